@@ -1,0 +1,87 @@
+"""Command line: `python -m service serve | migrate | dev`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from .errors import DatabaseUnavailable
+from .settings import ConfigError, Settings
+from .telemetry.logging import configure_logging
+
+log = logging.getLogger("service")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the HTTP service (applies pending migrations first)")
+    commands.add_parser("migrate", help="apply pending migrations and exit")
+    dev = commands.add_parser("dev", help="local PostgreSQL + Pusher sandbox + service, no config")
+    dev.add_argument("--data-dir", type=Path, default=Path(".data"))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "dev":
+            configure_logging("INFO", "text")
+            asyncio.run(_dev(args.data_dir))
+            return 0
+        settings = Settings.from_env()
+        configure_logging(settings.log_level, settings.log_format)
+        if args.command == "migrate":
+            _migrate(settings)
+            return 0
+        _migrate(settings)
+        return _serve(settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseUnavailable as exc:
+        print(f"database unavailable: {exc.__cause__ or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except (RuntimeError, OSError) as exc:  # e.g. no PostgreSQL binaries, a port in use
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _migrate(settings: Settings) -> None:
+    from .store.migrate import migrate
+    from .store.pool import database_errors_translated
+
+    with database_errors_translated():
+        applied = asyncio.run(migrate(settings.database_url.reveal()))
+    log.info("migrations up to date", extra={"applied": applied})
+
+
+def _serve(settings: Settings) -> int:
+    from .app import create_app
+
+    # run_app turns SIGTERM/SIGINT into a graceful shutdown: stop listening, let handlers
+    # finish, then run the cleanup contexts (which drain background deliveries).
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        backlog=2048,
+        access_log=None,
+        shutdown_timeout=settings.shutdown_deadline_seconds,
+        print=None,
+    )
+    log.info("stopped")
+    return 0
+
+
+async def _dev(data_dir: Path) -> None:
+    from .devtools.dev import run_dev
+
+    await run_dev(data_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Local infrastructure for `python -m service dev`, the tests and the benchmarks."""

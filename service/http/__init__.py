@@ -1,0 +1,1 @@
+"""The HTTP surface: routes, handlers, request parsing, auth and the error middleware."""

@@ -1,0 +1,68 @@
+"""Bearer tokens: HS256 JWTs for users, a shared admin token for the admin endpoints."""
+
+from __future__ import annotations
+
+import hmac
+
+import jwt
+from aiohttp import web
+
+from ..errors import Unauthorized
+from ..settings import Secret
+
+_MAX_USER_ID = 2**63 - 1
+#: clock skew tolerated on `exp` and `nbf`
+LEEWAY_SECONDS = 30
+
+
+def bearer_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("A bearer token is required (Authorization: Bearer <token>).")
+    return token.strip()
+
+
+class TokenVerifier:
+    """Verifies client JWTs and returns the user id in `sub`."""
+
+    def __init__(self, secret: Secret) -> None:
+        self._secret = secret
+
+    def user_id(self, token: str) -> int:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret.reveal(),
+                algorithms=["HS256"],  # never "none", never an algorithm the token chooses
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["sub"], "verify_sub": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired.") from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("The token is invalid.") from None
+        return _positive_user_id(claims["sub"])
+
+    def authenticate(self, request: web.Request) -> int:
+        return self.user_id(bearer_token(request))
+
+
+def _positive_user_id(sub: object) -> int:
+    # The contract allows `sub` as a string or a number; bool is an int in Python, refuse it.
+    if isinstance(sub, bool):
+        raise Unauthorized("The token's subject is not a user id.")
+    if isinstance(sub, str) and sub.isascii() and sub.isdigit():
+        sub = int(sub)
+    if isinstance(sub, int) and 0 < sub <= _MAX_USER_ID:
+        return sub
+    raise Unauthorized("The token's subject is not a user id.")
+
+
+def check_admin_token(request: web.Request, admin_token: Secret | None) -> None:
+    """Constant-time comparison against ADMIN_TOKEN; unset means the admin API is disabled."""
+    if admin_token is None:
+        raise Unauthorized("The admin API is disabled (ADMIN_TOKEN is not set).")
+    given = bearer_token(request).encode()
+    if not hmac.compare_digest(given, admin_token.reveal().encode()):
+        raise Unauthorized("The admin token is invalid.")

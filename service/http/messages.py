@@ -1,0 +1,77 @@
+"""Send a message; read a conversation's history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from ..delivery.events import MAX_EVENT_DATA_BYTES, PusherEvent, data_size
+from ..errors import Forbidden, NotFound, PayloadTooLarge, ValidationFailed
+from ..keys import DISPATCHER, STORE, TOKENS
+from ..store.messages import Message
+from .bodies import json_body, query_params
+from .schemas import HistoryQuery, SendMessageRequest
+
+_WIDEST_ID = 2**63 - 1
+
+
+async def send_message(request: web.Request) -> web.Response:
+    """Store first, answer at once; Pusher is triggered by the dispatcher (background or sync)."""
+    user_id = request.app[TOKENS].authenticate(request)
+    body = await json_body(request, SendMessageRequest)
+    if body.senderId is not None and str(body.senderId) != str(user_id):
+        raise Forbidden("senderId must be the authenticated user.")
+    if body.recipientId == user_id:
+        raise ValidationFailed("recipientId: cannot send a message to yourself.")
+    _check_event_fits_pusher(body)
+    stored = await request.app[STORE].store_send(
+        sender_id=user_id,
+        recipient_id=body.recipientId,
+        content=body.content,
+        client_message_id=body.clientMessageId,
+    )
+    if stored.created:  # a repeated clientMessageId triggers nothing new
+        await request.app[DISPATCHER].dispatch(stored.message, body.socketId)
+    return web.json_response({"success": True, "message": stored.message.to_json()})
+
+
+async def conversation_messages(request: web.Request) -> web.Response:
+    """A page of history, oldest first; 404 alike for unknown and not-yours conversations."""
+    user_id = request.app[TOKENS].authenticate(request)
+    conversation_id = _path_id(request, "conversationId")
+    query = query_params(request, HistoryQuery)
+    store = request.app[STORE]
+    participants = await store.participants(conversation_id)
+    if participants is None or user_id not in participants:
+        raise NotFound("Conversation not found.")
+    page = await store.history(conversation_id, after=query.after, limit=query.limit)
+    next_after = page[-1].id if len(page) == query.limit else None
+    return web.json_response(
+        {"success": True, "messages": [m.to_json() for m in page], "nextAfter": next_after}
+    )
+
+
+def _path_id(request: web.Request, name: str) -> int:
+    value = int(request.match_info[name])  # the route pattern admits digits only
+    if not 0 < value <= _WIDEST_ID:
+        raise NotFound()
+    return value
+
+
+def _check_event_fits_pusher(body: SendMessageRequest) -> None:
+    """413 before storing anything when the event, with the widest ids, would exceed Pusher's
+    per-event limit: a stored message that Pusher can never accept helps nobody."""
+    widest = Message(
+        id=_WIDEST_ID,
+        conversation_id=_WIDEST_ID,
+        sender_id=_WIDEST_ID,
+        recipient_id=_WIDEST_ID,
+        content=body.content,
+        client_message_id=body.clientMessageId,
+        created_at=datetime(9999, 12, 31, tzinfo=UTC),
+    )
+    if data_size(PusherEvent.for_message(widest).data) > MAX_EVENT_DATA_BYTES:
+        raise PayloadTooLarge(
+            f"The message would exceed Pusher's {MAX_EVENT_DATA_BYTES}-byte event limit."
+        )

@@ -1,0 +1,17 @@
+"""The URL map."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import channels, health, messages
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/messages/send", messages.send_message)
+    app.router.add_get(
+        r"/api/conversations/{conversationId:\d+}/messages", messages.conversation_messages
+    )
+    app.router.add_post("/api/pusher/auth", channels.pusher_auth)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)

@@ -1,0 +1,74 @@
+"""Faults injected into the sandbox's HTTP API: slow, failing, dropping, or held calls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+FaultKind = Literal["delay", "status", "drop", "hold"]
+
+
+@dataclass
+class Fault:
+    """One fault for the next `calls` API calls and/or `duration` seconds (both None: forever).
+
+    - delay: wait `seconds`, then answer normally (a slow Pusher);
+    - status: answer `status` without accepting the events (a failing Pusher);
+    - drop: close the connection without an answer;
+    - hold: wait until released (tests assert orderings with it), then answer normally.
+    """
+
+    kind: FaultKind
+    seconds: float = 0.0
+    status: int = 500
+    calls: int | None = None
+    duration: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def expired(self) -> bool:
+        if self.calls is not None and self.calls <= 0:
+            return True
+        return self.duration is not None and time.monotonic() - self.started > self.duration
+
+
+class FaultInjector:
+    """Holds the active fault and the gate that held calls wait on."""
+
+    def __init__(self) -> None:
+        self._fault: Fault | None = None
+        self._released = asyncio.Event()
+        self.held = 0  # calls waiting at the gate right now
+
+    def set(self, fault: Fault) -> None:
+        self._fault = fault
+        if fault.kind == "hold":
+            self._released.clear()
+
+    def clear(self) -> None:
+        self._fault = None
+        self._released.set()
+
+    def release(self) -> None:
+        """Let held calls through and stop holding new ones."""
+        self.clear()
+
+    def take(self) -> Fault | None:
+        """The fault that applies to this call, counting it against `calls`."""
+        fault = self._fault
+        if fault is None:
+            return None
+        if fault.expired():
+            self._fault = None
+            return None
+        if fault.calls is not None:
+            fault.calls -= 1
+        return fault
+
+    async def wait_released(self) -> None:
+        self.held += 1
+        try:
+            await self._released.wait()
+        finally:
+            self.held -= 1

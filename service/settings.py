@@ -1,0 +1,165 @@
+"""Settings: one frozen object built once from the environment and validated at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit
+
+_T = TypeVar("_T", bound=str)
+
+DeliveryMode = Literal["async", "sync"]
+DELIVERY_MODES: tuple[DeliveryMode, ...] = ("async", "sync")
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message is one line meant for stderr."""
+
+
+class Secret:
+    """A string that never shows itself in `repr`, `str` or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PusherSettings:
+    app_id: str
+    key: str
+    secret: Secret
+    cluster: str = "mt1"
+    host: str | None = None
+    port: int | None = None
+    scheme: Literal["http", "https"] = "https"
+    timeout_seconds: float = 5.0
+    max_connections: int = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: Secret
+    auth_jwt_secret: Secret
+    pusher: PusherSettings
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_token: Secret | None = None
+    delivery_mode: DeliveryMode = "async"
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    db_pool_min_size: int = 2
+    db_pool_max_size: int = 10
+    db_command_timeout_seconds: float = 5.0
+    db_connect_timeout_seconds: float = 2.0
+    #: fire-and-forget jobs running at once / waiting for a slot (aiojobs limits)
+    delivery_max_active_jobs: int = 100
+    delivery_max_pending_jobs: int = 1000
+    #: how long shutdown waits for background deliveries before cancelling them
+    shutdown_deadline_seconds: float = 10.0
+    max_body_bytes: int = 64 * 1024
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build and validate settings from environment variables (the contract's names)."""
+        env = os.environ if env is None else env
+        return cls(
+            database_url=Secret(_database_url(_required(env, "DATABASE_URL"))),
+            auth_jwt_secret=Secret(_required(env, "AUTH_JWT_SECRET")),
+            admin_token=Secret(env["ADMIN_TOKEN"]) if env.get("ADMIN_TOKEN") else None,
+            pusher=_pusher_from_env(env),
+            host=env.get("HOST", "127.0.0.1"),
+            port=_port(env.get("PORT", "8080"), "PORT"),
+            delivery_mode=_choice(env, "DELIVERY_MODE", DELIVERY_MODES, "async"),
+            log_level=_choice(
+                env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True
+            ),
+            log_format=_choice(env, "LOG_FORMAT", ("json", "text"), "json"),
+        )
+
+
+def _pusher_from_env(env: Mapping[str, str]) -> PusherSettings:
+    host = env.get("PUSHER_HOST") or None
+    return PusherSettings(
+        app_id=_digits(_required(env, "PUSHER_APP_ID"), "PUSHER_APP_ID"),
+        key=_required(env, "PUSHER_KEY"),
+        secret=Secret(_required(env, "PUSHER_SECRET")),
+        cluster=env.get("PUSHER_CLUSTER", "mt1"),
+        host=host,
+        port=_port(env["PUSHER_PORT"], "PUSHER_PORT") if env.get("PUSHER_PORT") else None,
+        scheme=_choice(env, "PUSHER_SCHEME", ("http", "https"), "https"),
+        timeout_seconds=_positive_float(env.get("PUSHER_TIMEOUT_SECONDS", "5"), "PUSHER_TIMEOUT_SECONDS"),
+    )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required but not set")
+    return value
+
+
+def _digits(value: str, name: str) -> str:
+    if not (value.isascii() and value.isdigit()):
+        raise ConfigError(f"{name} must be a number (Pusher app ids are), got {value!r}")
+    return value
+
+
+def _database_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError("DATABASE_URL must look like postgresql://user:pass@host:port/db")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError("DATABASE_URL has an invalid port") from None
+    return value
+
+
+def _port(value: str, name: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{name} must be between 0 and 65535, got {port}")
+    return port
+
+
+def _positive_float(value: str, name: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be positive, got {value!r}")
+    return number
+
+
+def _choice(
+    env: Mapping[str, str], name: str, choices: tuple[_T, ...], default: _T, *, upper: bool = False
+) -> _T:
+    raw = env.get(name, default).strip()
+    value = raw.upper() if upper else raw.lower()
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")

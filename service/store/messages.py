@@ -1,0 +1,130 @@
+"""The message repository: store a send, read history, check participants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from . import queries
+from .pool import acquire
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    conversation_id: int
+    sender_id: int
+    recipient_id: int
+    content: str
+    client_message_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Message:
+        return cls(
+            id=row["id"],
+            conversation_id=row["conversation_id"],
+            sender_id=row["sender_id"],
+            recipient_id=row["recipient_id"],
+            content=row["content"],
+            client_message_id=row["client_message_id"],
+            created_at=row["created_at"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract's MESSAGE shape."""
+        return {
+            "id": self.id,
+            "conversationId": self.conversation_id,
+            "senderId": self.sender_id,
+            "recipientId": self.recipient_id,
+            "content": self.content,
+            "clientMessageId": self.client_message_id,
+            "createdAt": rfc3339(self.created_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSend:
+    message: Message
+    #: False when the clientMessageId had been used before and `message` is the first one
+    created: bool
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def ordered_pair(user_a: int, user_b: int) -> tuple[int, int]:
+    return (user_a, user_b) if user_a < user_b else (user_b, user_a)
+
+
+class MessageStore:
+    """Named operations on messages and conversations over one asyncpg pool."""
+
+    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout: float) -> None:
+        self._pool = pool
+        self._acquire_timeout = acquire_timeout
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    async def store_send(
+        self, *, sender_id: int, recipient_id: int, content: str, client_message_id: str | None
+    ) -> StoredSend:
+        """Store one message, creating the conversation on first send; idempotent per
+        (sender, clientMessageId) through a unique constraint, not a read-then-write."""
+        async with acquire(self._pool, self._acquire_timeout) as connection:
+            conversation_id = await _conversation_id(connection, sender_id, recipient_id)
+            row = await connection.fetchrow(
+                queries.INSERT_MESSAGE,
+                conversation_id,
+                sender_id,
+                recipient_id,
+                content,
+                client_message_id,
+            )
+            if row is not None:
+                return StoredSend(Message.from_row(row), created=True)
+            # ON CONFLICT DO NOTHING waited for the first send to commit, so this sees it.
+            first = await connection.fetchrow(
+                queries.MESSAGE_BY_CLIENT_ID, sender_id, client_message_id
+            )
+            assert first is not None, "a conflicting send must be visible after it committed"
+            return StoredSend(Message.from_row(first), created=False)
+
+    async def participants(self, conversation_id: int) -> tuple[int, int] | None:
+        """The two users of a conversation, or None when it does not exist."""
+        async with acquire(self._pool, self._acquire_timeout) as connection:
+            row = await connection.fetchrow(queries.CONVERSATION_PARTICIPANTS, conversation_id)
+        return None if row is None else (row["user_low"], row["user_high"])
+
+    async def history(self, conversation_id: int, *, after: int, limit: int) -> list[Message]:
+        """Messages of a conversation with id > after, oldest first, at most `limit`."""
+        async with acquire(self._pool, self._acquire_timeout) as connection:
+            rows = await connection.fetch(
+                queries.CONVERSATION_MESSAGES, conversation_id, after, limit
+            )
+        return [Message.from_row(row) for row in rows]
+
+    async def ping(self) -> None:
+        async with acquire(self._pool, self._acquire_timeout) as connection:
+            await connection.fetchval(queries.PING)
+
+
+async def _conversation_id(connection: asyncpg.Connection, user_a: int, user_b: int) -> int:
+    low, high = ordered_pair(user_a, user_b)
+    # Usually the conversation exists: one indexed read. On a first send, insert; if another
+    # first send raced us, DO NOTHING waits for it and the next read (a new snapshot) sees it.
+    for _ in range(3):
+        found = await connection.fetchval(queries.FIND_CONVERSATION, low, high)
+        if found is not None:
+            return int(found)
+        created = await connection.fetchval(queries.CREATE_CONVERSATION, low, high)
+        if created is not None:
+            return int(created)
+    raise RuntimeError(f"conversation {low}-{high} neither found nor created")

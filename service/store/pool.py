@@ -1,0 +1,56 @@
+"""The asyncpg pool and the translation of driver errors into the service's own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import asyncpg
+
+from ..errors import DatabaseUnavailable
+from ..settings import Settings
+
+# Errors that mean "the database is not there right now", as opposed to a bug in a query.
+_UNAVAILABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.InterfaceError,
+)
+
+
+@contextmanager
+def database_errors_translated() -> Iterator[None]:
+    """Turn connection-level driver errors into `DatabaseUnavailable` (a 503, never a 500)."""
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise DatabaseUnavailable() from exc
+
+
+async def create_pool(settings: Settings) -> asyncpg.Pool:
+    """Open the pool; fails with `DatabaseUnavailable` when the database cannot be reached."""
+    with database_errors_translated():
+        pool = await asyncpg.create_pool(
+            settings.database_url.reveal(),
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            command_timeout=settings.db_command_timeout_seconds,
+            timeout=settings.db_connect_timeout_seconds,
+        )
+    assert pool is not None  # create_pool returns None only when awaited as a non-coroutine
+    return pool
+
+
+@asynccontextmanager
+async def acquire(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[asyncpg.Connection]:
+    """A connection within `timeout`, with driver errors translated for the whole block."""
+    with database_errors_translated():
+        async with pool.acquire(timeout=timeout) as connection:
+            yield connection
