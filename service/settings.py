@@ -106,7 +106,9 @@ def _pusher_from_env(env: Mapping[str, str]) -> PusherSettings:
         host=host,
         port=_port(env["PUSHER_PORT"], "PUSHER_PORT") if env.get("PUSHER_PORT") else None,
         scheme=_choice(env, "PUSHER_SCHEME", ("http", "https"), "https"),
-        timeout_seconds=_positive_float(env.get("PUSHER_TIMEOUT_SECONDS", "5"), "PUSHER_TIMEOUT_SECONDS"),
+        timeout_seconds=_positive_float(
+            env.get("PUSHER_TIMEOUT_SECONDS", "5"), "PUSHER_TIMEOUT_SECONDS"
+        ),
     )
 
 

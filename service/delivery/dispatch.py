@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiojobs import Scheduler
@@ -55,4 +56,11 @@ class Dispatcher:
                 extra={"message_id": message_id, "outcome": exc.outcome},
             )
             return False
+        except asyncio.CancelledError:
+            log.warning(
+                "Pusher trigger failed for message %s: cancelled at shutdown",
+                message_id,
+                extra={"message_id": message_id, "outcome": "cancelled"},
+            )
+            raise
         return True

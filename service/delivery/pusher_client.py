@@ -138,4 +138,3 @@ def _json_or_none(body: str) -> Any:
         return json.loads(body) if body else None
     except ValueError:
         return None
-

@@ -72,8 +72,14 @@ class LocalPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._hand_to_system_user(self.data_dir)
         self._run(
-            "initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-            "--encoding=UTF8", "--locale=C.UTF-8",
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
         )
 
     def start(self) -> None:
@@ -81,8 +87,17 @@ class LocalPostgres:
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
-            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.data_dir / "server.log"),
-            "-o", options, "-w", "-t", "30", "start",
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.data_dir / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
         )
 
     def stop(self) -> None:
@@ -96,12 +111,15 @@ class LocalPostgres:
     def is_running(self) -> bool:
         result = subprocess.run(
             self._command("pg_ctl", "-D", str(self.data_dir), "status"),
-            capture_output=True, check=False,
+            capture_output=True,
+            check=False,
         )
         return result.returncode == 0
 
     def _run(self, tool: str, *args: str) -> None:
-        result = subprocess.run(self._command(tool, *args), capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            self._command(tool, *args), capture_output=True, text=True, check=False
+        )
         if result.returncode != 0:
             log_file = self.data_dir / "server.log"
             tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""

@@ -30,9 +30,7 @@ def error_response(
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
-    return web.json_response(
-        {"success": False, "error": error}, status=status, headers=headers
-    )
+    return web.json_response({"success": False, "error": error}, status=status, headers=headers)
 
 
 @web.middleware

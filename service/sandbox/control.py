@@ -20,7 +20,8 @@ def add_routes(app: web.Application) -> None:
 
 
 async def set_fault(request: web.Request) -> web.Response:
-    """Body: {"kind": "delay"|"status"|"drop"|"hold", "seconds"?, "status"?, "calls"?, "duration"?}."""
+    """Body: {"kind": "delay"|"status"|"drop"|"hold", and optionally "seconds", "status",
+    "calls", "duration"} (see `Fault`)."""
     spec: dict[str, Any] = await request.json()
     if spec.get("kind") not in ("delay", "status", "drop", "hold"):
         return web.json_response({"error": "kind must be delay, status, drop or hold"}, status=400)
@@ -39,7 +40,9 @@ async def list_events(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "events": [event.to_json() for event in state.events],
-            "calls": [{"path": c.path, "status": c.status, "events": c.events} for c in state.calls],
+            "calls": [
+                {"path": c.path, "status": c.status, "events": c.events} for c in state.calls
+            ],
             "connections": len(state.connections),
             "held": state.faults.held,
         }

@@ -140,7 +140,11 @@ async def _parse_batch(state: SandboxState, body: bytes) -> list[AcceptedEvent]:
 
 
 def _event(channel: Any, name: Any, data: Any, socket_id: Any) -> AcceptedEvent:
-    if not isinstance(channel, str) or len(channel) > MAX_NAME_CHARS or not CHANNEL_NAME.match(channel):
+    if (
+        not isinstance(channel, str)
+        or len(channel) > MAX_NAME_CHARS
+        or not CHANNEL_NAME.match(channel)
+    ):
         raise ApiError(400, f"Invalid channel name: {str(channel)[:50]!r}")
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
         raise ApiError(400, "Event name must be 1 to 200 characters")

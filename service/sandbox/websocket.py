@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import secrets
+from hmac import compare_digest
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from .app import SANDBOX, SandboxState
-from .signing import channel_auth
 from .http_api import CHANNEL_NAME, MAX_NAME_CHARS
-from hmac import compare_digest
+from .signing import channel_auth
 
 PROTOCOL = "7"
 
@@ -25,7 +25,9 @@ async def connect(request: web.Request) -> web.WebSocketResponse:
     socket = web.WebSocketResponse(heartbeat=None)
     await socket.prepare(request)
     if request.match_info["key"] != state.config.key:
-        await _send(socket, "pusher:error", {"code": 4001, "message": "App key not in this cluster"})
+        await _send(
+            socket, "pusher:error", {"code": 4001, "message": "App key not in this cluster"}
+        )
         await socket.close(code=4001)
         return socket
     if request.query.get("protocol") != PROTOCOL:
@@ -36,7 +38,9 @@ async def connect(request: web.Request) -> web.WebSocketResponse:
     state.sockets[socket] = socket_id
     established = {"socket_id": socket_id, "activity_timeout": state.config.activity_timeout}
     # pusher-js wants `data` as a JSON *string* here.
-    await socket.send_json({"event": "pusher:connection_established", "data": json.dumps(established)})
+    await socket.send_json(
+        {"event": "pusher:connection_established", "data": json.dumps(established)}
+    )
     try:
         async for frame in socket:
             if frame.type == WSMsgType.TEXT:
@@ -48,7 +52,9 @@ async def connect(request: web.Request) -> web.WebSocketResponse:
     return socket
 
 
-async def _handle(state: SandboxState, socket: web.WebSocketResponse, socket_id: str, text: str) -> None:
+async def _handle(
+    state: SandboxState, socket: web.WebSocketResponse, socket_id: str, text: str
+) -> None:
     try:
         message = json.loads(text)
         event, data = message["event"], message.get("data") or {}
@@ -64,21 +70,29 @@ async def _handle(state: SandboxState, socket: web.WebSocketResponse, socket_id:
     elif event == "pusher:unsubscribe":
         state.subscriptions.get(str(data.get("channel")), set()).discard(socket)
     elif isinstance(event, str) and event.startswith("client-"):
-        await _send(socket, "pusher:error", {"code": None, "message": "Client events are not enabled"})
+        await _send(
+            socket, "pusher:error", {"code": None, "message": "Client events are not enabled"}
+        )
 
 
 async def _subscribe(
     state: SandboxState, socket: web.WebSocketResponse, socket_id: str, data: dict[str, Any]
 ) -> None:
     channel = data.get("channel")
-    if not isinstance(channel, str) or len(channel) > MAX_NAME_CHARS or not CHANNEL_NAME.match(channel):
+    if (
+        not isinstance(channel, str)
+        or len(channel) > MAX_NAME_CHARS
+        or not CHANNEL_NAME.match(channel)
+    ):
         await _send(socket, "pusher:error", {"code": None, "message": "Invalid channel name"})
         return
     if channel.startswith(("private-", "presence-")):
         expected = channel_auth(
             key=state.config.key, secret=state.config.secret, socket_id=socket_id, channel=channel
         )
-        if channel.startswith("presence-") or not compare_digest(str(data.get("auth", "")), expected):
+        if channel.startswith("presence-") or not compare_digest(
+            str(data.get("auth", "")), expected
+        ):
             # What Pusher itself sends for a bad private-channel signature.
             message = f"Invalid signature: Expected HMAC SHA256 hex digest of {socket_id}:{channel}"
             await _send(socket, "pusher:error", {"code": None, "message": message})

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from . import queries
-from .pool import acquire
+from .pool import Connection, acquire
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ class MessageStore:
             await connection.fetchval(queries.PING)
 
 
-async def _conversation_id(connection: asyncpg.Connection, user_a: int, user_b: int) -> int:
+async def _conversation_id(connection: Connection, user_a: int, user_b: int) -> int:
     low, high = ordered_pair(user_a, user_b)
     # Usually the conversation exists: one indexed read. On a first send, insert; if another
     # first send raced us, DO NOTHING waits for it and the next read (a new snapshot) sees it.

@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from ..errors import DatabaseUnavailable
 from ..settings import Settings
+
+#: what `acquire` yields: a pooled connection (generic only in the type stubs)
+Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
 # Errors that mean "the database is not there right now", as opposed to a bug in a query.
 _UNAVAILABLE = (
@@ -49,7 +54,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
 
 
 @asynccontextmanager
-async def acquire(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[asyncpg.Connection]:
+async def acquire(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[Connection]:
     """A connection within `timeout`, with driver errors translated for the whole block."""
     with database_errors_translated():
         async with pool.acquire(timeout=timeout) as connection:

@@ -39,7 +39,9 @@ class TextFormatter(logging.Formatter):
             for key, value in vars(record).items()
             if key not in _STANDARD_ATTRS and not key.startswith("_")
         )
-        line = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        line = (
+            f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        )
         if extra:
             line = f"{line} [{extra}]"
         if record.exc_info:

@@ -1,0 +1,37 @@
+# Two commands matter: `make run` (the service on its embedded default) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+JS_MODULES := tests/js/node_modules/.installed
+
+.PHONY: run test lint typecheck system-deps clean
+
+run: system-deps $(INSTALLED)
+	$(BIN)/python -m service dev
+
+test: system-deps $(INSTALLED) $(JS_MODULES) lint typecheck
+	$(BIN)/pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check service tests
+	$(BIN)/ruff format --check service tests
+
+typecheck: $(INSTALLED)
+	$(BIN)/mypy
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+$(JS_MODULES): tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+clean:
+	rm -rf $(VENV) tests/js/node_modules .pytest_cache .mypy_cache .ruff_cache

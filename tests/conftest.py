@@ -1,0 +1,137 @@
+"""Fixtures: a real PostgreSQL started by the suite, the sandbox Pusher server, the app."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from service.app import create_app
+from service.devtools.postgres import LocalPostgres, free_port
+from service.sandbox import SANDBOX, SandboxConfig, SandboxState, create_sandbox_app
+from service.settings import PusherSettings, Secret, Settings
+from service.store.migrate import migrate
+
+from .helpers import JWT_SECRET
+
+TEST_DATABASE = "service_test"
+
+
+def new_postgres() -> LocalPostgres:
+    """A fresh cluster in its own folder (the `postgres` user must be able to reach it)."""
+    base = Path(tempfile.mkdtemp(prefix="msgsvc-pg-"))
+    base.chmod(0o755)
+    server = LocalPostgres(base / "data", free_port(), durable=False)
+    server.initialise()
+    server.start()
+    return server
+
+
+def remove_postgres(server: LocalPostgres) -> None:
+    server.stop()
+    shutil.rmtree(server.data_dir.parent, ignore_errors=True)
+
+
+async def create_database(server: LocalPostgres, name: str) -> str:
+    connection = await asyncpg.connect(server.url)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    url = server.url_for(name)
+    await migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    server = new_postgres()
+    yield server
+    remove_postgres(server)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres: LocalPostgres) -> str:
+    return asyncio.run(create_database(postgres, TEST_DATABASE))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the test database, emptied before the test."""
+    connection = await asyncpg.connect(database_url)
+    await connection.execute("TRUNCATE messages, conversations RESTART IDENTITY CASCADE")
+    yield connection
+    await connection.close()
+
+
+@dataclass
+class Sandbox:
+    server: TestServer
+    state: SandboxState
+
+    @property
+    def port(self) -> int:
+        assert self.server.port is not None
+        return self.server.port
+
+    def pusher_settings(self, **overrides: Any) -> PusherSettings:
+        config = self.state.config
+        settings = PusherSettings(
+            app_id=config.app_id,
+            key=config.key,
+            secret=Secret(config.secret),
+            host="127.0.0.1",
+            port=self.port,
+            scheme="http",
+            timeout_seconds=2.0,
+        )
+        return replace(settings, **overrides)
+
+
+@pytest.fixture
+async def sandbox(aiohttp_server: Callable[..., Any]) -> Sandbox:
+    app = create_sandbox_app(SandboxConfig())
+    server = await aiohttp_server(app)
+    return Sandbox(server, app[SANDBOX])
+
+
+@pytest.fixture
+def make_settings(database_url: str, sandbox: Sandbox) -> Callable[..., Settings]:
+    def make(pusher: PusherSettings | None = None, **overrides: Any) -> Settings:
+        return Settings(
+            database_url=Secret(overrides.pop("database_url", database_url)),
+            auth_jwt_secret=Secret(JWT_SECRET),
+            admin_token=Secret("test-admin-token"),
+            pusher=pusher or sandbox.pusher_settings(),
+            **overrides,
+        )
+
+    return make
+
+
+@pytest.fixture
+async def make_client(
+    aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings], db: Any
+) -> Callable[..., Any]:
+    async def make(**overrides: Any) -> TestClient[web.Request, web.Application]:
+        client: TestClient[web.Request, web.Application] = await aiohttp_client(
+            create_app(make_settings(**overrides))
+        )
+        return client
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., Any]) -> TestClient[web.Request, web.Application]:
+    result: TestClient[web.Request, web.Application] = await make_client()
+    return result

@@ -1,0 +1,150 @@
+"""`python -m service` as a real process: configuration errors, migrations, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+import aiohttp
+import asyncpg
+import pytest
+
+from service.devtools.postgres import free_port
+from service.sandbox import Fault
+
+from ..helpers import JWT_SECRET, auth, eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def service_env(database_url: str, sandbox, **extra: str) -> dict[str, str]:
+    config = sandbox.state.config
+    return {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PUSHER_", "DATABASE_", "AUTH_"))
+        },
+        "DATABASE_URL": database_url,
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "PUSHER_APP_ID": config.app_id,
+        "PUSHER_KEY": config.key,
+        "PUSHER_SECRET": config.secret,
+        "PUSHER_HOST": "127.0.0.1",
+        "PUSHER_PORT": str(sandbox.port),
+        "PUSHER_SCHEME": "http",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("missing", "override", "expected"),
+    [
+        ("AUTH_JWT_SECRET", {}, "AUTH_JWT_SECRET is required"),
+        ("PUSHER_SECRET", {}, "PUSHER_SECRET is required"),
+        (None, {"DATABASE_URL": "mysql://x"}, "DATABASE_URL must look like"),
+        (None, {"PORT": "eighty"}, "PORT must be an integer"),
+        (None, {"DELIVERY_MODE": "later"}, "DELIVERY_MODE must be one of"),
+    ],
+)
+def test_unusable_configuration_exits_non_zero_with_one_line(
+    database_url, sandbox, missing, override, expected
+):
+    env = service_env(database_url, sandbox, **override)
+    env.pop(missing or "", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0]
+    assert "test-jwt-secret" not in result.stderr and "sandbox-secret" not in result.stderr
+
+
+async def test_migrate_twice_and_concurrently_changes_nothing(postgres, sandbox):
+    from ..conftest import create_database
+
+    url = await create_database(postgres, "migrate_twice")  # already migrated once
+    env = service_env(url, sandbox)
+    runs = await asyncio.gather(
+        *(
+            asyncio.create_subprocess_exec(sys.executable, "-m", "service", "migrate", env=env)
+            for _ in range(3)
+        )
+    )
+    assert [await p.wait() for p in runs] == [0, 0, 0]
+    connection = await asyncpg.connect(url)
+    try:
+        versions = await connection.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    finally:
+        await connection.close()
+    assert [r["version"] for r in versions] == [1]
+
+
+async def test_concurrent_first_migrations_apply_once(postgres, sandbox):
+    connection = await asyncpg.connect(postgres.url)
+    await connection.execute('CREATE DATABASE "fresh_replicas"')
+    await connection.close()
+    url = postgres.url_for("fresh_replicas")
+    env = service_env(url, sandbox)
+    runs = await asyncio.gather(
+        *(
+            asyncio.create_subprocess_exec(sys.executable, "-m", "service", "migrate", env=env)
+            for _ in range(3)
+        )
+    )
+    assert [await p.wait() for p in runs] == [0, 0, 0]
+    connection = await asyncpg.connect(url)
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM schema_migrations") == 1
+    finally:
+        await connection.close()
+
+
+async def test_serve_answers_and_exits_zero_on_sigterm_after_delivering(database_url, sandbox, db):
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "service",
+        "serve",
+        env=service_env(database_url, sandbox, PORT=str(port)),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                try:
+                    async with session.get(f"{base}/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            sandbox.state.faults.set(Fault("hold"))
+            async with session.post(
+                f"{base}/api/messages/send",
+                json={"recipientId": 2, "content": "bye"},
+                headers=auth(1),
+            ) as r:
+                assert r.status == 200
+        await eventually(lambda: sandbox.state.faults.held == 1)
+        process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        assert process.returncode is None  # draining the delivery in flight
+        sandbox.state.faults.release()
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+        assert len(sandbox.state.events) == 1
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    stderr = (await process.stderr.read()).decode()
+    assert JWT_SECRET not in stderr and "sandbox-secret" not in stderr

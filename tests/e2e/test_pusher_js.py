@@ -1,0 +1,139 @@
+"""pusher-js (the real browser/node client) against the sandbox and the service's auth endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ..helpers import auth, token
+
+JS_DIR = Path(__file__).resolve().parents[1] / "js"
+pytestmark = pytest.mark.e2e
+
+
+class Subscriber:
+    """A node process running tests/js/subscriber.js; its JSON lines are read as they come."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.records: list[dict] = []
+
+    async def next(self, timeout: float = 10.0) -> dict:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        assert line, "subscriber exited early"
+        record = json.loads(line)
+        self.records.append(record)
+        return record
+
+    async def until(self, kind: str, timeout: float = 10.0) -> dict:
+        while True:
+            record = await self.next(timeout)
+            if record["type"] == kind:
+                return record
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                await asyncio.wait_for(self.process.wait(), 5)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+@pytest.fixture
+async def subscribe(sandbox, client):
+    node = shutil.which("node")
+    assert node, "node is required for the pusher-js tests"
+    assert (JS_DIR / "node_modules" / "pusher-js").exists(), "run `npm ci` in tests/js"
+    started: list[Subscriber] = []
+
+    async def start(
+        channel: str, *, user: int | None = None, forged_auth: str | None = None
+    ) -> Subscriber:
+        env = {
+            **os.environ,
+            "WS_PORT": str(sandbox.port),
+            "PUSHER_KEY": sandbox.state.config.key,
+            "CHANNEL": channel,
+        }
+        if forged_auth is not None:
+            env["FORGED_AUTH"] = forged_auth
+        else:
+            env["AUTH_ENDPOINT"] = str(client.make_url("/api/pusher/auth"))
+            env["TOKEN"] = token(user)
+        process = await asyncio.create_subprocess_exec(
+            node,
+            str(JS_DIR / "subscriber.js"),
+            cwd=JS_DIR,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        subscriber = Subscriber(process)
+        started.append(subscriber)
+        return subscriber
+
+    yield start
+    for subscriber in started:
+        await subscriber.stop()
+
+
+async def _send(client, sender: int, recipient: int, content: str, **extra) -> dict:
+    response = await client.post(
+        "/api/messages/send",
+        json={"recipientId": recipient, "content": content, **extra},
+        headers=auth(sender),
+    )
+    assert response.status == 200
+    return (await response.json())["message"]
+
+
+async def test_participant_receives_the_event_and_outsider_is_refused(client, db, subscribe):
+    first = await _send(client, 1, 2, "first")
+    channel = f"private-conversation-{first['conversationId']}"
+
+    recipient = await subscribe(channel, user=2)
+    await recipient.until("connected")
+    await recipient.until("subscribed")
+    outsider = await subscribe(channel, user=3)
+    refused = await outsider.until("subscription_error")
+    assert refused["status"] == 403
+
+    message = await _send(client, 1, 2, "héllo 👋")
+    event = await recipient.until("event")
+    assert event["data"] == message  # the MESSAGE shape, parsed by pusher-js
+    await asyncio.sleep(0.3)
+    assert not any(r["type"] == "event" for r in outsider.records)
+
+
+async def test_forged_channel_signature_is_refused_by_the_server(client, db, subscribe, sandbox):
+    first = await _send(client, 1, 2, "first")
+    channel = f"private-conversation-{first['conversationId']}"
+    forger = await subscribe(channel, forged_auth=f"{sandbox.state.config.key}:{'0' * 64}")
+    error = await forger.until("pusher_error")
+    assert error["message"].startswith("Invalid signature")
+    await _send(client, 1, 2, "secret")
+    await asyncio.sleep(0.3)
+    assert not any(r["type"] in ("event", "subscribed") for r in forger.records)
+
+
+async def test_sender_socket_gets_no_echo(client, db, subscribe):
+    first = await _send(client, 1, 2, "first")
+    channel = f"private-conversation-{first['conversationId']}"
+    sender = await subscribe(channel, user=1)
+    connected = await sender.until("connected")
+    await sender.until("subscribed")
+    recipient = await subscribe(channel, user=2)
+    await recipient.until("subscribed")
+    message = await _send(client, 1, 2, "no echo", socketId=connected["socketId"])
+    assert (await recipient.until("event"))["data"]["id"] == message["id"]
+    await asyncio.sleep(0.3)
+    assert not any(r["type"] == "event" for r in sender.records)

@@ -1,0 +1,36 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+
+JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
+
+
+def token(user_id: int | str, secret: str = JWT_SECRET, **claims: Any) -> str:
+    return jwt.encode({"sub": str(user_id), **claims}, secret, algorithm="HS256")
+
+
+def auth(user_id: int | str, **claims: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user_id, **claims)}"}
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until `predicate()` holds; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+def assert_error(body: dict[str, Any], code: str) -> None:
+    """The contract's error shape, with the expected machine code."""
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from service.http.schemas import SendMessageRequest
+
+
+def test_content_is_trimmed_and_keeps_newlines_and_tabs():
+    body = SendMessageRequest.model_validate({"recipientId": 2, "content": "  a\n\tb  "})
+    assert body.content == "a\n\tb"
+
+
+def test_content_length_counts_characters_after_trimming():
+    SendMessageRequest.model_validate({"recipientId": 2, "content": " " + "é" * 2000 + " "})
+    with pytest.raises(ValidationError):
+        SendMessageRequest.model_validate({"recipientId": 2, "content": "é" * 2001})
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\r"])
+def test_control_characters_are_refused(bad):
+    with pytest.raises(ValidationError):
+        SendMessageRequest.model_validate({"recipientId": 2, "content": f"a{bad}b"})
+
+
+def test_unknown_fields_are_ignored():
+    body = SendMessageRequest.model_validate({"recipientId": 2, "content": "x", "extra": 1})
+    assert not hasattr(body, "extra")
