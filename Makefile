@@ -14,8 +14,8 @@ test: system-deps $(INSTALLED) $(JS_MODULES) lint typecheck
 	$(BIN)/pytest
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check service tests
-	$(BIN)/ruff format --check service tests
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy

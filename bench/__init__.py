@@ -1,0 +1,1 @@
+"""Benchmarks: the design document's table, measured against real processes."""

@@ -1,0 +1,131 @@
+"""The processes a benchmark measures: PostgreSQL, the sandbox Pusher server, the service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from service.devtools.postgres import LocalPostgres, free_port
+from service.sandbox import SandboxConfig
+
+JWT_SECRET = "bench-jwt-secret-long-enough-for-hs256-signing"
+
+
+@dataclass
+class Stack:
+    database_url: str
+    sandbox_url: str
+    sandbox: SandboxConfig
+
+    def service_env(self, port: int, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "AUTH_JWT_SECRET": JWT_SECRET,
+            "PUSHER_APP_ID": self.sandbox.app_id,
+            "PUSHER_KEY": self.sandbox.key,
+            "PUSHER_SECRET": self.sandbox.secret,
+            "PUSHER_HOST": "127.0.0.1",
+            "PUSHER_PORT": self.sandbox_url.rsplit(":", 1)[1],
+            "PUSHER_SCHEME": "http",
+            "PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            **extra,
+        }
+
+    async def sandbox_fault(self, session: aiohttp.ClientSession, **fault: Any) -> None:
+        url = f"{self.sandbox_url}/_sandbox/faults"
+        if fault:
+            async with session.post(url, json=fault) as response:
+                response.raise_for_status()
+        else:
+            async with session.delete(url) as response:
+                response.raise_for_status()
+
+    async def sandbox_reset(self, session: aiohttp.ClientSession) -> None:
+        async with session.delete(f"{self.sandbox_url}/_sandbox/events") as response:
+            response.raise_for_status()
+
+    async def sandbox_events(self, session: aiohttp.ClientSession) -> dict[str, Any]:
+        async with session.get(f"{self.sandbox_url}/_sandbox/events") as response:
+            result: dict[str, Any] = await response.json()
+            return result
+
+
+async def _wait_http(url: str, timeout: float = 30.0) -> None:
+    async with aiohttp.ClientSession() as session:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{url} did not come up")
+            await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def stack() -> AsyncIterator[Stack]:
+    """PostgreSQL (fsync on, as in production) and the sandbox as its own process."""
+    base = Path(tempfile.mkdtemp(prefix="msgsvc-bench-"))
+    base.chmod(0o755)
+    postgres = LocalPostgres(base / "data", free_port(), durable=True)
+    postgres.initialise()
+    postgres.start()
+    sandbox_port = free_port()
+    sandbox = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "service.sandbox",
+        "--port",
+        str(sandbox_port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        connection = await asyncpg.connect(postgres.url)
+        await connection.execute('CREATE DATABASE "bench"')
+        await connection.close()
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        await _wait_http(f"{sandbox_url}/_sandbox/events")
+        yield Stack(postgres.url_for("bench"), sandbox_url, SandboxConfig())
+    finally:
+        sandbox.terminate()
+        await sandbox.wait()
+        postgres.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@asynccontextmanager
+async def service(stack: Stack, **env: str) -> AsyncIterator[str]:
+    """`python -m service serve` as a real process; yields its base URL."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "service",
+        "serve",
+        env=stack.service_env(port, **env),
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_http(f"{base}/healthz")
+        yield base
+    finally:
+        process.terminate()
+        await process.wait()
