@@ -32,9 +32,8 @@ async def document_table(requests: int, concurrency: int, delay: float) -> dict[
 def print_table(results: dict[str, Run], delay: float) -> None:
     sync, fast = results["sync"], results["async"]
     gain = 100 * (1 - fast.percentile(50) / sync.percentile(50))
-    print(
-        f"\nMachine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
-    )
+    cpu = platform.processor() or platform.machine()
+    print(f"\nMachine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}")
     print(f"Pusher (sandbox) delay: {delay:.1f} s per call\n")
     print("| Metric | Before (sync) | After (async) | Improvement |")
     print("|--------|---------------|---------------|-------------|")

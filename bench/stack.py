@@ -78,14 +78,20 @@ async def _wait_http(url: str, timeout: float = 30.0) -> None:
             await asyncio.sleep(0.1)
 
 
-@asynccontextmanager
-async def stack() -> AsyncIterator[Stack]:
-    """PostgreSQL (fsync on, as in production) and the sandbox as its own process."""
+def _start_postgres() -> LocalPostgres:
     base = Path(tempfile.mkdtemp(prefix="msgsvc-bench-"))
     base.chmod(0o755)
     postgres = LocalPostgres(base / "data", free_port(), durable=True)
     postgres.initialise()
     postgres.start()
+    return postgres
+
+
+@asynccontextmanager
+async def stack() -> AsyncIterator[Stack]:
+    """PostgreSQL (fsync on, as in production) and the sandbox as its own process."""
+    postgres = await asyncio.to_thread(_start_postgres)
+    base = postgres.data_dir.parent
     sandbox_port = free_port()
     sandbox = await asyncio.create_subprocess_exec(
         sys.executable,
