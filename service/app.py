@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,45 +15,55 @@ import aiojobs
 import aiojobs.aiohttp
 from aiohttp import web
 
+from .delivery.breaker import CircuitBreaker, State
 from .delivery.dispatch import Dispatcher
 from .delivery.mode import DeliveryModeState
+from .delivery.pipeline import DeliveryPipeline
 from .delivery.pusher_client import PusherClient, create_session
+from .delivery.relay import Relay
+from .delivery.retry import RetryPolicy
 from .http.auth import TokenVerifier
 from .http.middlewares import error_middleware
 from .http.routes import add_routes
-from .keys import DISPATCHER, PUSHER, SETTINGS, STORE, TOKENS
+from .keys import DISPATCHER, METRICS, OUTBOX, PUSHER, RELAY, SETTINGS, STORE, TOKENS
 from .settings import Settings
 from .store.messages import MessageStore
+from .store.outbox import Outbox
 from .store.pool import create_pool
+from .telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
     """Build the service. Resources open in cleanup contexts, in dependency order, and close
-    in reverse: background jobs drain before the Pusher session and the pool close."""
+    in reverse: deliveries drain before the Pusher session and the pool close."""
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     app[TOKENS] = TokenVerifier(settings.auth_jwt_secret)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_pusher)
+    calls = settings.delivery.max_concurrent_calls
     aiojobs.aiohttp.setup(
         app,
-        limit=settings.delivery_max_active_jobs,
-        pending_limit=settings.delivery_max_pending_jobs,
+        limit=calls,
+        pending_limit=calls,
         wait_timeout=settings.shutdown_deadline_seconds,
         close_timeout=1.0,
         exception_handler=_job_failed,
     )
-    app.cleanup_ctx.append(_dispatcher)
-    add_routes(app)
+    app.cleanup_ctx.append(_delivery)
+    add_routes(app, app[METRICS])
     return app
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     pool = await create_pool(settings)
-    app[STORE] = MessageStore(pool, acquire_timeout=settings.db_connect_timeout_seconds)
+    timeout = settings.db_connect_timeout_seconds
+    app[STORE] = MessageStore(pool, acquire_timeout=timeout)
+    app[OUTBOX] = Outbox(pool, acquire_timeout=timeout)
     yield
     await pool.close()
 
@@ -60,15 +75,62 @@ async def _pusher(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
-async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
+async def _delivery(app: web.Application) -> AsyncIterator[None]:
+    settings, metrics = app[SETTINGS], app[METRICS]
+    config = settings.delivery
     scheduler = aiojobs.aiohttp.get_scheduler_from_app(app)
     assert scheduler is not None, "aiojobs.aiohttp.setup() runs before this context"
-    app[DISPATCHER] = Dispatcher(
-        client=app[PUSHER],
-        scheduler=scheduler,
-        mode=DeliveryModeState(app[SETTINGS].delivery_mode),
+    breaker = CircuitBreaker(
+        failure_threshold=config.circuit_failure_threshold,
+        cooldown_seconds=config.circuit_cooldown_seconds,
+        on_change=lambda state: metrics.circuit_open.set(1 if state is State.OPEN else 0),
     )
+    pipeline = DeliveryPipeline(
+        client=app[PUSHER],
+        outbox=app[OUTBOX],
+        scheduler=scheduler,
+        breaker=breaker,
+        policy=RetryPolicy(
+            base_seconds=config.retry_base_seconds,
+            cap_seconds=config.retry_cap_seconds,
+            max_attempts=config.max_attempts,
+        ),
+        metrics=metrics,
+        replica=_replica_id(),
+        capacity=config.queue_capacity,
+        max_calls=config.max_concurrent_calls,
+        quota_pause_seconds=config.quota_pause_seconds,
+    )
+    mode = DeliveryModeState(settings.delivery_mode)
+    metrics.show_delivery_mode(mode.mode)
+    app[DISPATCHER] = Dispatcher(pipeline=pipeline, mode=mode, lease_seconds=config.lease_seconds)
+    app[RELAY] = relay = Relay(
+        pipeline=pipeline,
+        outbox=app[OUTBOX],
+        breaker=breaker,
+        metrics=metrics,
+        lease_seconds=config.lease_seconds,
+        poll_seconds=config.relay_poll_seconds,
+        backlog_refresh_seconds=config.backlog_refresh_seconds,
+    )
+    loops = [
+        asyncio.create_task(relay.run_delivery(), name="relay"),
+        asyncio.create_task(relay.run_lease_renewal(), name="lease-renewal"),
+        asyncio.create_task(relay.run_backlog_gauges(), name="backlog-gauges"),
+    ]
+    log.info("delivery started", extra={"replica": pipeline.replica, "mode": mode.mode})
     yield
+    for loop in loops:
+        loop.cancel()
+    for loop in loops:
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+    await pipeline.close(settings.shutdown_deadline_seconds)
+
+
+def _replica_id() -> str:
+    """Who holds a claim: readable in SQL, unique even when a pid is reused."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def _job_failed(scheduler: aiojobs.Scheduler, context: dict[str, Any]) -> None:

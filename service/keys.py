@@ -6,12 +6,18 @@ from aiohttp import web
 
 from .delivery.dispatch import Dispatcher
 from .delivery.pusher_client import PusherClient
+from .delivery.relay import Relay
 from .http.auth import TokenVerifier
 from .settings import Settings
 from .store.messages import MessageStore
+from .store.outbox import Outbox
+from .telemetry.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
 TOKENS = web.AppKey("tokens", TokenVerifier)
 STORE = web.AppKey("store", MessageStore)
+OUTBOX = web.AppKey("outbox", Outbox)
 PUSHER = web.AppKey("pusher", PusherClient)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+RELAY = web.AppKey("relay", Relay)

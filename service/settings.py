@@ -55,6 +55,53 @@ class PusherSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeliverySettings:
+    """How stored messages reach Pusher; see docs/delivery.md."""
+
+    #: events held in memory waiting for a Pusher call; past it, sends leave the message to
+    #: the relay (it is in the database either way) instead of waiting
+    queue_capacity: int = 2000
+    #: Pusher calls in flight at once (each carries up to 10 events)
+    max_concurrent_calls: int = 8
+    #: how long a replica owns the messages it claimed; after a crash others take over then
+    lease_seconds: float = 30.0
+    #: how often the relay looks for messages the fast path did not deliver
+    relay_poll_seconds: float = 1.0
+    #: how often the backlog gauges are refreshed from the database
+    backlog_refresh_seconds: float = 5.0
+    retry_base_seconds: float = 1.0
+    retry_cap_seconds: float = 60.0
+    max_attempts: int = 8
+    circuit_failure_threshold: int = 5
+    circuit_cooldown_seconds: float = 5.0
+    #: how long Pusher's 403 (over quota) suspends calls
+    quota_pause_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DeliverySettings:
+        defaults = cls()
+        return cls(
+            queue_capacity=_int(env, "DELIVERY_QUEUE_CAPACITY", defaults.queue_capacity),
+            max_concurrent_calls=_int(
+                env, "DELIVERY_MAX_CONCURRENT_CALLS", defaults.max_concurrent_calls
+            ),
+            lease_seconds=_float(env, "DELIVERY_LEASE_SECONDS", defaults.lease_seconds),
+            relay_poll_seconds=_float(env, "RELAY_POLL_SECONDS", defaults.relay_poll_seconds),
+            retry_base_seconds=_float(
+                env, "DELIVERY_RETRY_BASE_SECONDS", defaults.retry_base_seconds
+            ),
+            retry_cap_seconds=_float(env, "DELIVERY_RETRY_CAP_SECONDS", defaults.retry_cap_seconds),
+            max_attempts=_int(env, "DELIVERY_MAX_ATTEMPTS", defaults.max_attempts),
+            circuit_failure_threshold=_int(
+                env, "CIRCUIT_FAILURE_THRESHOLD", defaults.circuit_failure_threshold
+            ),
+            circuit_cooldown_seconds=_float(
+                env, "CIRCUIT_COOLDOWN_SECONDS", defaults.circuit_cooldown_seconds
+            ),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     database_url: Secret
     auth_jwt_secret: Secret
@@ -69,13 +116,10 @@ class Settings:
     db_pool_max_size: int = 10
     db_command_timeout_seconds: float = 5.0
     db_connect_timeout_seconds: float = 2.0
-    #: fire-and-forget jobs running at once / waiting for a slot (aiojobs limits)
-    delivery_max_active_jobs: int = 100
-    delivery_max_pending_jobs: int = 1000
-    #: how long shutdown waits for background deliveries before cancelling them
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    #: how long shutdown waits for Pusher calls in flight before cancelling them
     shutdown_deadline_seconds: float = 10.0
     max_body_bytes: int = 64 * 1024
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +137,8 @@ class Settings:
                 env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True
             ),
             log_format=_choice(env, "LOG_FORMAT", ("json", "text"), "json"),
+            delivery=DeliverySettings.from_env(env),
+            shutdown_deadline_seconds=_float(env, "SHUTDOWN_DEADLINE_SECONDS", 10.0),
         )
 
 
@@ -144,6 +190,24 @@ def _port(value: str, name: str) -> int:
     if not 0 <= port <= 65535:
         raise ConfigError(f"{name} must be between 0 and 65535, got {port}")
     return port
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    return default if raw is None or raw == "" else _positive_float(raw, name)
 
 
 def _positive_float(value: str, name: str) -> float:

@@ -1,66 +1,73 @@
-"""Hand a stored message to Pusher: in a tracked background job (async) or inline (sync)."""
+"""The send path's view of delivery: claim a place before storing, deliver after commit.
+
+async mode: the event joins the in-memory pipeline and the response goes out at once.
+sync mode (the rollback): the response waits for the Pusher call. Either way, a message that
+cannot be handled now (queue full, circuit open) is stored unclaimed and the relay delivers
+it; the send never waits for room.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
-from aiojobs import Scheduler
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from ..store.messages import Message
-from .events import PusherEvent
 from .mode import DeliveryModeState
-from .pusher_client import PusherClient, PusherError
+from .pipeline import Delivery, DeliveryPipeline
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Store the message as claimed by `replica` for `lease_seconds`."""
+
+    replica: str
+    lease_seconds: float
+
+
+class FastPath:
+    """One send's delivery slot; see `Dispatcher.fast_path`."""
+
+    def __init__(self, dispatcher: Dispatcher, *, sync: bool, reserved: bool) -> None:
+        self._dispatcher = dispatcher
+        self._sync = sync
+        self._reserved = reserved
+        self.claim = (
+            Claim(dispatcher.pipeline.replica, dispatcher.lease_seconds)
+            if sync or reserved
+            else None
+        )
+
+    async def deliver(self, message: Message, socket_id: str | None) -> None:
+        """Hand the freshly committed message over; in sync mode, wait for Pusher."""
+        if self.claim is None:
+            return  # stored unclaimed: the relay picks it up
+        delivery = Delivery.of(message, socket_id)
+        if self._sync:
+            await self._dispatcher.pipeline.deliver_now(delivery)
+        else:
+            self._reserved = False
+            await self._dispatcher.pipeline.submit(delivery, reserved=True)
+
+    def close(self) -> None:
+        if self._reserved:  # not used: the send failed or was a duplicate
+            self._dispatcher.pipeline.unreserve()
 
 
 class Dispatcher:
-    """Decides how a freshly stored message reaches Pusher; never raises into the request."""
-
     def __init__(
-        self, *, client: PusherClient, scheduler: Scheduler, mode: DeliveryModeState
+        self, *, pipeline: DeliveryPipeline, mode: DeliveryModeState, lease_seconds: float
     ) -> None:
-        self._client = client
-        self._scheduler = scheduler
-        self._mode = mode
+        self.pipeline = pipeline
+        self.mode = mode
+        self.lease_seconds = lease_seconds
 
-    @property
-    def mode(self) -> DeliveryModeState:
-        return self._mode
-
-    async def dispatch(self, message: Message, socket_id: str | None) -> None:
-        """Deliver now (sync mode) or schedule delivery and return at once (async mode)."""
-        event = PusherEvent.for_message(message, socket_id)
-        if self._mode.waits_for_pusher:
-            await self.deliver(message.id, event)
-            return
-        if self._scheduler.pending_count >= self._scheduler.pending_limit:
-            # aiojobs' spawn would wait for a free slot: a send must never block on that.
-            log.warning(
-                "Pusher trigger failed: background delivery queue is full",
-                extra={"message_id": message.id, "outcome": "overflow"},
-            )
-            return
-        await self._scheduler.spawn(self.deliver(message.id, event), name=f"deliver-{message.id}")
-
-    async def deliver(self, message_id: int, event: PusherEvent) -> bool:
-        """One trigger; a failure is logged with the message id and swallowed."""
+    @asynccontextmanager
+    async def fast_path(self) -> AsyncIterator[FastPath]:
+        """Reserve room before the insert, so the post-commit hand-off never has to wait."""
+        sync = self.mode.waits_for_pusher
+        slot = FastPath(self, sync=sync, reserved=not sync and self.pipeline.reserve())
         try:
-            await self._client.trigger(event)
-        except PusherError as exc:
-            log.warning(
-                "Pusher trigger failed for message %s: %s",
-                message_id,
-                exc,
-                extra={"message_id": message_id, "outcome": exc.outcome},
-            )
-            return False
-        except asyncio.CancelledError:
-            log.warning(
-                "Pusher trigger failed for message %s: cancelled at shutdown",
-                message_id,
-                extra={"message_id": message_id, "outcome": "cancelled"},
-            )
-            raise
-        return True
+            yield slot
+        finally:
+            slot.close()

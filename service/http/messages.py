@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from ..delivery.events import MAX_EVENT_DATA_BYTES, PusherEvent, data_size
 from ..errors import Forbidden, NotFound, PayloadTooLarge, ValidationFailed
-from ..keys import DISPATCHER, STORE, TOKENS
+from ..keys import DISPATCHER, METRICS, STORE, TOKENS
 from ..store.messages import Message
 from .bodies import json_body, query_params
 from .schemas import HistoryQuery, SendMessageRequest
@@ -25,14 +26,22 @@ async def send_message(request: web.Request) -> web.Response:
     if body.recipientId == user_id:
         raise ValidationFailed("recipientId: cannot send a message to yourself.")
     _check_event_fits_pusher(body)
-    stored = await request.app[STORE].store_send(
-        sender_id=user_id,
-        recipient_id=body.recipientId,
-        content=body.content,
-        client_message_id=body.clientMessageId,
-    )
-    if stored.created:  # a repeated clientMessageId triggers nothing new
-        await request.app[DISPATCHER].dispatch(stored.message, body.socketId)
+    metrics = request.app[METRICS]
+    async with request.app[DISPATCHER].fast_path() as delivery:
+        started = time.perf_counter()
+        stored = await request.app[STORE].store_send(
+            sender_id=user_id,
+            recipient_id=body.recipientId,
+            content=body.content,
+            client_message_id=body.clientMessageId,
+            socket_id=body.socketId,
+            claimed_by=delivery.claim.replica if delivery.claim else None,
+            lease_seconds=delivery.claim.lease_seconds if delivery.claim else 0.0,
+        )
+        metrics.db_insert_duration.observe(time.perf_counter() - started)
+        if stored.created:  # a repeated clientMessageId triggers nothing new
+            metrics.messages_saved.inc()
+            await delivery.deliver(stored.message, body.socketId)
     return web.json_response({"success": True, "message": stored.message.to_json()})
 
 

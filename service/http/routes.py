@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
 
+from ..telemetry.metrics import Metrics
 from . import channels, health, messages
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, metrics: Metrics) -> None:
     app.router.add_post("/api/messages/send", messages.send_message)
     app.router.add_get(
         r"/api/conversations/{conversationId:\d+}/messages", messages.conversation_messages
@@ -15,3 +17,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/pusher/auth", channels.pusher_auth)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    # prometheus-client's own handler: text format, or OpenMetrics when Accept asks for it
+    app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))

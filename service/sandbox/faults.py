@@ -51,8 +51,11 @@ class FaultInjector:
         self._released.set()
 
     def release(self) -> None:
-        """Let held calls through and stop holding new ones."""
-        self.clear()
+        """Let held calls through and stop holding new ones; a fault set after the hold (to
+        apply to the calls that follow) stays in force."""
+        if self._fault is not None and self._fault.kind == "hold":
+            self._fault = None
+        self._released.set()
 
     def take(self) -> Fault | None:
         """The fault that applies to this call, counting it against `calls`."""

@@ -74,10 +74,19 @@ class MessageStore:
         return self._pool
 
     async def store_send(
-        self, *, sender_id: int, recipient_id: int, content: str, client_message_id: str | None
+        self,
+        *,
+        sender_id: int,
+        recipient_id: int,
+        content: str,
+        client_message_id: str | None,
+        socket_id: str | None = None,
+        claimed_by: str | None = None,
+        lease_seconds: float = 0.0,
     ) -> StoredSend:
         """Store one message, creating the conversation on first send; idempotent per
-        (sender, clientMessageId) through a unique constraint, not a read-then-write."""
+        (sender, clientMessageId) through a unique constraint, not a read-then-write.
+        `claimed_by` leases it to that replica for delivery, in the same statement."""
         async with acquire(self._pool, self._acquire_timeout) as connection:
             conversation_id = await _conversation_id(connection, sender_id, recipient_id)
             row = await connection.fetchrow(
@@ -87,6 +96,9 @@ class MessageStore:
                 recipient_id,
                 content,
                 client_message_id,
+                socket_id,
+                claimed_by,
+                lease_seconds,
             )
             if row is not None:
                 return StoredSend(Message.from_row(row), created=True)

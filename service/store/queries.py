@@ -23,10 +23,13 @@ _MESSAGE_COLUMNS = (
     "id, conversation_id, sender_id, recipient_id, content, client_message_id, created_at"
 )
 
-#: store one message; no row when (sender, clientMessageId) was already used
+#: store one message, claimed for delivery by replica $7 for $8 seconds when $7 is not null;
+#: no row when (sender, clientMessageId) was already used
 INSERT_MESSAGE = f"""
-INSERT INTO messages (conversation_id, sender_id, recipient_id, content, client_message_id)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO messages (conversation_id, sender_id, recipient_id, content, client_message_id,
+                      sender_socket_id, claimed_by, claimed_until)
+VALUES ($1, $2, $3, $4, $5, $6, $7::text,
+        CASE WHEN $7::text IS NULL THEN NULL ELSE now() + make_interval(secs => $8) END)
 ON CONFLICT (sender_id, client_message_id) DO NOTHING
 RETURNING {_MESSAGE_COLUMNS}
 """
@@ -42,6 +45,78 @@ SELECT {_MESSAGE_COLUMNS} FROM messages
 WHERE conversation_id = $1 AND id > $2
 ORDER BY id
 LIMIT $3
+"""
+
+_PENDING = "delivered_at IS NULL AND dead_lettered_at IS NULL"
+_DELIVERY_COLUMNS = f"{_MESSAGE_COLUMNS}, sender_socket_id, delivery_attempts"
+
+#: claim up to $2 pending messages that are due and not leased, oldest first, for replica $1
+#: for $3 seconds; SKIP LOCKED lets replicas share the backlog without waiting on each other
+CLAIM_DUE_MESSAGES = f"""
+UPDATE messages SET claimed_by = $1, claimed_until = now() + make_interval(secs => $3)
+WHERE id IN (
+    SELECT id FROM messages
+    WHERE {_PENDING} AND next_attempt_at <= now()
+      AND (claimed_until IS NULL OR claimed_until < now())
+    ORDER BY id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING {_DELIVERY_COLUMNS}
+"""
+
+#: Pusher accepted these messages (ids $1) through replica $2
+MARK_DELIVERED = """
+UPDATE messages
+SET delivered_at = now(), delivered_by = $2, claimed_by = NULL, claimed_until = NULL,
+    delivery_attempts = delivery_attempts + 1, last_error = NULL
+WHERE id = ANY($1::bigint[]) AND delivered_at IS NULL
+"""
+
+#: hand messages back to the relay: retry each id $1[i] after $2[i] seconds, recording
+#: error $3 and counting an attempt when $4
+RELEASE_FOR_RETRY = """
+UPDATE messages AS m
+SET claimed_by = NULL, claimed_until = NULL, last_error = $3,
+    next_attempt_at = now() + make_interval(secs => r.delay),
+    delivery_attempts = m.delivery_attempts + CASE WHEN $4 THEN 1 ELSE 0 END
+FROM unnest($1::bigint[], $2::float8[]) AS r(id, delay)
+WHERE m.id = r.id AND m.delivered_at IS NULL
+"""
+
+#: give up on messages $1 with reason $2; returns the ids that were not already given up on
+DEAD_LETTER = """
+UPDATE messages
+SET dead_lettered_at = now(), dead_letter_reason = $2, last_error = $2,
+    claimed_by = NULL, claimed_until = NULL, delivery_attempts = delivery_attempts + 1
+WHERE id = ANY($1::bigint[]) AND delivered_at IS NULL AND dead_lettered_at IS NULL
+RETURNING id
+"""
+
+#: extend every live claim of replica $1 by $2 seconds: the heartbeat that keeps a slow
+#: queue's messages from being taken over while this replica is alive
+RENEW_CLAIMS_OF = f"""
+UPDATE messages SET claimed_until = now() + make_interval(secs => $2)
+WHERE claimed_by = $1 AND {_PENDING}
+"""
+
+#: release every undelivered claim of replica $1 (shutdown: another replica takes them now)
+RELEASE_CLAIMS_OF = """
+UPDATE messages SET claimed_by = NULL, claimed_until = NULL
+WHERE claimed_by = $1 AND delivered_at IS NULL
+"""
+
+#: release the claims of replica $1 on messages $2 (work dropped from memory)
+RELEASE_CLAIMS = """
+UPDATE messages SET claimed_by = NULL, claimed_until = NULL
+WHERE claimed_by = $1 AND id = ANY($2::bigint[]) AND delivered_at IS NULL
+"""
+
+#: how many messages are pending and the age in seconds of the oldest (0 when none)
+DELIVERY_BACKLOG = f"""
+SELECT count(*) AS pending,
+       coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_age
+FROM messages WHERE {_PENDING}
 """
 
 #: a cheap round trip for the readiness check
