@@ -39,12 +39,21 @@ def bearer(user_id: int) -> str:
     return "Bearer " + jwt.encode({"sub": str(user_id)}, JWT_SECRET, algorithm="HS256")
 
 
-async def send_load(base_url: str, *, requests: int, concurrency: int, users: int = 50) -> Run:
-    """`requests` sends spread over `users` senders, `concurrency` in flight at a time."""
+async def send_load(
+    base_url: str,
+    *,
+    requests: int,
+    concurrency: int,
+    users: int = 50,
+    seconds: float | None = None,
+) -> Run:
+    """`requests` sends (or as many as fit in `seconds`) spread over `users` senders,
+    `concurrency` in flight at a time."""
     headers = [bearer(u) for u in range(1, users + 1)]
     latencies: list[float] = []
     errors = 0
-    counter = iter(range(requests))
+    stop_at = time.perf_counter() + seconds if seconds else float("inf")
+    counter = (n for n in range(requests) if time.perf_counter() < stop_at)
     connector = aiohttp.TCPConnector(limit=concurrency)
 
     async def worker(session: aiohttp.ClientSession) -> None:

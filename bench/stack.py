@@ -116,9 +116,22 @@ async def stack() -> AsyncIterator[Stack]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class ServiceHandle:
+    base: str
+    pid: int
+
+    def rss_mib(self) -> float:
+        """Resident memory of the service process, from /proc."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("VmRSS not found")
+
+
 @asynccontextmanager
-async def service(stack: Stack, **env: str) -> AsyncIterator[str]:
-    """`python -m service serve` as a real process; yields its base URL."""
+async def service(stack: Stack, **env: str) -> AsyncIterator[ServiceHandle]:
+    """`python -m service serve` as a real process."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -131,7 +144,7 @@ async def service(stack: Stack, **env: str) -> AsyncIterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         await _wait_http(f"{base}/healthz")
-        yield base
+        yield ServiceHandle(base, process.pid)
     finally:
         process.terminate()
         await process.wait()
