@@ -60,12 +60,22 @@ def _migrate(settings: Settings) -> None:
 
 
 def _serve(settings: Settings) -> int:
-    from .app import create_app
+    import os
 
+    from .app import create_app
+    from .telemetry.errors import configure_sentry
+    from .telemetry.tracing import configure_tracing
+
+    configure_sentry(
+        settings.sentry_dsn.reveal() if settings.sentry_dsn else None,
+        secrets=settings.secret_values(),
+        environment=os.environ.get("SENTRY_ENVIRONMENT"),
+    )
+    tracer_provider = configure_tracing(os.environ)
     # run_app turns SIGTERM/SIGINT into a graceful shutdown: stop listening, let handlers
     # finish, then run the cleanup contexts (which drain background deliveries).
     web.run_app(
-        create_app(settings),
+        create_app(settings, tracer_provider=tracer_provider),
         host=settings.host,
         port=settings.port,
         backlog=2048,
@@ -73,6 +83,8 @@ def _serve(settings: Settings) -> int:
         shutdown_timeout=settings.shutdown_deadline_seconds,
         print=None,
     )
+    if tracer_provider is not None:
+        tracer_provider.shutdown()  # flush the last spans
     log.info("stopped")
     return 0
 

@@ -14,6 +14,7 @@ from typing import Any
 import aiojobs
 import aiojobs.aiohttp
 from aiohttp import web
+from opentelemetry import trace
 
 from .delivery.breaker import CircuitBreaker, State
 from .delivery.dispatch import Dispatcher
@@ -25,22 +26,34 @@ from .delivery.retry import RetryPolicy
 from .http.auth import TokenVerifier
 from .http.middlewares import error_middleware
 from .http.routes import add_routes
-from .keys import DISPATCHER, METRICS, OUTBOX, PUSHER, RELAY, SETTINGS, STORE, TOKENS
+from .keys import DISPATCHER, METRICS, OUTBOX, PUSHER, RELAY, SETTINGS, STORE, TOKENS, TRACER
 from .settings import Settings
 from .store.messages import MessageStore
 from .store.outbox import Outbox
 from .store.pool import create_pool
+from .telemetry.errors import capture_unexpected
+from .telemetry.http import metrics_middleware
 from .telemetry.metrics import Metrics
+from .telemetry.probe import probe_pusher
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(
+    settings: Settings, *, tracer_provider: trace.TracerProvider | None = None
+) -> web.Application:
     """Build the service. Resources open in cleanup contexts, in dependency order, and close
-    in reverse: deliveries drain before the Pusher session and the pool close."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    in reverse: deliveries drain before the Pusher session and the pool close.
+    `tracer_provider` traces deliveries; request and database spans come from the process-wide
+    instrumentation (`telemetry.tracing.instrument`)."""
+    metrics = Metrics()
+    app = web.Application(
+        middlewares=[metrics_middleware(metrics), error_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics
+    app[TRACER] = (tracer_provider or trace.NoOpTracerProvider()).get_tracer("service.delivery")
     app[TOKENS] = TokenVerifier(settings.auth_jwt_secret)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_pusher)
@@ -96,6 +109,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
             max_attempts=config.max_attempts,
         ),
         metrics=metrics,
+        tracer=app[TRACER],
         replica=_replica_id(),
         capacity=config.queue_capacity,
         max_calls=config.max_concurrent_calls,
@@ -115,6 +129,9 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     )
     loops = [
         asyncio.create_task(relay.run_delivery(), name="relay"),
+        asyncio.create_task(
+            probe_pusher(app[PUSHER], metrics, config.pusher_probe_seconds), name="pusher-probe"
+        ),
         asyncio.create_task(relay.run_lease_renewal(), name="lease-renewal"),
         asyncio.create_task(relay.run_backlog_gauges(), name="backlog-gauges"),
     ]
@@ -135,9 +152,12 @@ def _replica_id() -> str:
 
 def _job_failed(scheduler: aiojobs.Scheduler, context: dict[str, Any]) -> None:
     """A background job raised: make it visible instead of losing it."""
+    error = context.get("exception")
     log.error(
         "background job failed: %s",
         context.get("message"),
-        exc_info=context.get("exception"),
+        exc_info=error,
         extra={"job": repr(context.get("job"))},
     )
+    if isinstance(error, BaseException):
+        capture_unexpected(error, where="background_job")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from opentelemetry import trace
 
 from .delivery.dispatch import Dispatcher
 from .delivery.pusher_client import PusherClient
@@ -21,3 +22,4 @@ OUTBOX = web.AppKey("outbox", Outbox)
 PUSHER = web.AppKey("pusher", PusherClient)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 RELAY = web.AppKey("relay", Relay)
+TRACER = web.AppKey("tracer", trace.Tracer)

@@ -76,6 +76,8 @@ class DeliverySettings:
     circuit_cooldown_seconds: float = 5.0
     #: how long Pusher's 403 (over quota) suspends calls
     quota_pause_seconds: float = 60.0
+    #: how often a signed GET /channels checks that Pusher answers (messages_pusher_up)
+    pusher_probe_seconds: float = 15.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DeliverySettings:
@@ -98,6 +100,7 @@ class DeliverySettings:
             circuit_cooldown_seconds=_float(
                 env, "CIRCUIT_COOLDOWN_SECONDS", defaults.circuit_cooldown_seconds
             ),
+            pusher_probe_seconds=_float(env, "PUSHER_PROBE_SECONDS", defaults.pusher_probe_seconds),
         )
 
 
@@ -112,6 +115,7 @@ class Settings:
     delivery_mode: DeliveryMode = "async"
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+    sentry_dsn: Secret | None = None
     db_pool_min_size: int = 2
     db_pool_max_size: int = 10
     db_command_timeout_seconds: float = 5.0
@@ -120,6 +124,13 @@ class Settings:
     #: how long shutdown waits for Pusher calls in flight before cancelling them
     shutdown_deadline_seconds: float = 10.0
     max_body_bytes: int = 64 * 1024
+
+    def secret_values(self) -> list[str]:
+        """Every secret's value, for scrubbers that must never let one out."""
+        found = [self.database_url, self.auth_jwt_secret, self.pusher.secret, self.admin_token]
+        values = [secret.reveal() for secret in found if secret is not None]
+        password = urlsplit(self.database_url.reveal()).password
+        return values + ([password] if password else [])
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -138,6 +149,7 @@ class Settings:
             ),
             log_format=_choice(env, "LOG_FORMAT", ("json", "text"), "json"),
             delivery=DeliverySettings.from_env(env),
+            sentry_dsn=Secret(env["SENTRY_DSN"]) if env.get("SENTRY_DSN") else None,
             shutdown_deadline_seconds=_float(env, "SHUTDOWN_DEADLINE_SECONDS", 10.0),
         )
 

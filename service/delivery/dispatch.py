@@ -42,7 +42,7 @@ class FastPath:
         """Hand the freshly committed message over; in sync mode, wait for Pusher."""
         if self.claim is None:
             return  # stored unclaimed: the relay picks it up
-        delivery = Delivery.of(message, socket_id)
+        delivery = Delivery.from_request(message, socket_id)
         if self._sync:
             await self._dispatcher.pipeline.deliver_now(delivery)
         else:

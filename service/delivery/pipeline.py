@@ -17,11 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aiojobs import Scheduler
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from ..errors import DatabaseUnavailable
 from ..store.messages import Message
 from ..store.outbox import Outbox, PendingDelivery
+from ..telemetry.errors import report_dead_letter
 from ..telemetry.metrics import Metrics
+from ..telemetry.tracing import exemplar, span_context_of
 from .breaker import CircuitBreaker, State
 from .events import PusherEvent
 from .pusher_client import MAX_BATCH_EVENTS, PusherClient, PusherError
@@ -40,20 +44,36 @@ class Delivery:
     event: PusherEvent
     committed_at: datetime
     attempts: int = 0
+    #: the send request's span: the delivery span links to it (it outlives the request)
+    origin: trace.SpanContext | None = None
 
     @classmethod
-    def of(cls, message: Message, socket_id: str | None, attempts: int = 0) -> Delivery:
+    def of(
+        cls,
+        message: Message,
+        socket_id: str | None,
+        attempts: int = 0,
+        origin: trace.SpanContext | None = None,
+    ) -> Delivery:
         return cls(
             message.id,
             message.conversation_id,
             PusherEvent.for_message(message, socket_id),
             message.created_at,
             attempts,
+            origin,
         )
 
     @classmethod
+    def from_request(cls, message: Message, socket_id: str | None) -> Delivery:
+        """Made in the send request, whose span becomes the delivery's link."""
+        origin = trace.get_current_span().get_span_context()
+        return cls.of(message, socket_id, origin=origin if origin.is_valid else None)
+
+    @classmethod
     def claimed(cls, pending: PendingDelivery) -> Delivery:
-        return cls.of(pending.message, pending.socket_id, pending.attempts)
+        origin = span_context_of(pending.traceparent)
+        return cls.of(pending.message, pending.socket_id, pending.attempts, origin)
 
 
 class DeliveryPipeline:
@@ -66,6 +86,7 @@ class DeliveryPipeline:
         breaker: CircuitBreaker,
         policy: RetryPolicy,
         metrics: Metrics,
+        tracer: trace.Tracer,
         replica: str,
         capacity: int,
         max_calls: int,
@@ -77,6 +98,7 @@ class DeliveryPipeline:
         self._breaker = breaker
         self._policy = policy
         self._metrics = metrics
+        self._tracer = tracer
         self.replica = replica
         self._capacity = capacity
         self._max_calls = max_calls
@@ -93,6 +115,13 @@ class DeliveryPipeline:
 
     def room(self) -> int:
         return self._capacity - len(self._pending) - self._reserved
+
+    def appetite(self) -> int:
+        """How many more events the relay should hand over now: about two rounds of calls.
+        Claiming more than that would only park rows here that other replicas could be
+        delivering, so replicas share a backlog in proportion to their delivery speed."""
+        rounds = 2 * self._max_calls * MAX_BATCH_EVENTS
+        return max(0, min(self.room(), rounds - len(self._pending)))
 
     def reserve(self) -> bool:
         """Hold a place for one event, before its message is stored; False when the queue is
@@ -150,10 +179,35 @@ class DeliveryPipeline:
         return batch
 
     async def _deliver(self, batch: list[Delivery]) -> None:
+        """One Pusher call for the batch, in its own span (a root, since it serves several
+        requests) linked to the span of each request that stored one of its messages."""
+        links = [trace.Link(d.origin) for d in batch if d.origin is not None]
+        attributes: dict[str, str | int | list[int]] = {
+            "messaging.system": "pusher",
+            "messaging.operation.type": "send",
+            "messaging.batch.message_count": len(batch),
+            "messaging.destination.name": batch[0].event.channel,
+            "message.ids": [d.message_id for d in batch],
+        }
+        if len(batch) == 1:
+            attributes["messaging.message.id"] = str(batch[0].message_id)
+        with self._tracer.start_as_current_span(
+            "pusher send",
+            context=otel_context.Context(),  # not a child of whichever request spawned the job
+            kind=trace.SpanKind.PRODUCER,
+            links=links,
+            attributes=attributes,
+        ) as span:
+            outcome = await self._call(batch)
+            span.set_attribute("delivery.outcome", outcome)
+            if outcome != "success":
+                span.set_status(trace.StatusCode.ERROR, outcome)
+
+    async def _call(self, batch: list[Delivery]) -> str:
         if not self._breaker.allow():
             wait = self._breaker.seconds_until_retry()
             await self._release(batch, [wait] * len(batch), "circuit open", count_attempt=False)
-            return
+            return "circuit_open"
         if any(d.attempts for d in batch):
             self._metrics.pusher_retries.inc()
         # A failure while the circuit is closed is held against the events; a failed probe
@@ -168,7 +222,7 @@ class DeliveryPipeline:
         except PusherError as exc:
             self._observe_call(exc.outcome, started)
             await self._failed(batch, exc, probing=probing)
-            return
+            return exc.outcome
         except asyncio.CancelledError:
             # shutdown deadline: close() releases the claims, another replica delivers
             _log_failure([d.message_id for d in batch], "cancelled at shutdown", "released")
@@ -176,14 +230,16 @@ class DeliveryPipeline:
         self._observe_call("success", started)
         self._breaker.record_success()
         accepted = time.time()
+        acknowledged = self._metrics.delivery_latency.labels("pusher_ack")
         for delivery in batch:
             latency = max(0.0, accepted - delivery.committed_at.timestamp())
-            self._metrics.delivery_latency.labels("pusher_ack").observe(latency)
+            acknowledged.observe(latency, exemplar())
         await self._record(self._outbox.mark_delivered([d.message_id for d in batch], self.replica))
+        return "success"
 
     def _observe_call(self, outcome: str, started: float) -> None:
         self._metrics.pusher_requests.labels(outcome).inc()
-        self._metrics.pusher_request_duration.observe(time.perf_counter() - started)
+        self._metrics.pusher_request_duration.observe(time.perf_counter() - started, exemplar())
 
     async def _failed(self, batch: list[Delivery], error: PusherError, *, probing: bool) -> None:
         verdict = classify(error)
@@ -194,7 +250,7 @@ class DeliveryPipeline:
             return
         ids = [d.message_id for d in batch]
         if verdict is Verdict.DEAD_LETTER:
-            await self._dead_letter(ids, f"rejected by Pusher: {error}")
+            await self._dead_letter(batch, f"rejected by Pusher: {error}")
             return
         if verdict is Verdict.PAUSE:
             self._breaker.open_for(self._quota_pause)
@@ -210,7 +266,7 @@ class DeliveryPipeline:
             await self._release(batch, [wait] * len(batch), str(error), count_attempt=False)
             return
         retry = [d for d in batch if not self._policy.exhausted(d.attempts + 1)]
-        exhausted = [d.message_id for d in batch if self._policy.exhausted(d.attempts + 1)]
+        exhausted = [d for d in batch if self._policy.exhausted(d.attempts + 1)]
         if retry:
             delays = [self._policy.delay(d.attempts + 1) for d in retry]
             _log_failure([d.message_id for d in retry], error, f"retry in ≤{max(delays):.1f}s")
@@ -227,22 +283,27 @@ class DeliveryPipeline:
             self._outbox.release_for_retry(ids, delays, error[:500], count_attempt=count_attempt)
         )
 
-    async def _dead_letter(self, ids: list[int], reason: str) -> None:
+    async def _dead_letter(self, batch: Sequence[Delivery], reason: str) -> None:
+        ids = [d.message_id for d in batch]
         try:
-            newly = await self._outbox.dead_letter(ids, reason[:500])
+            newly = set(await self._outbox.dead_letter(ids, reason[:500]))
         except DatabaseUnavailable:
-            log.warning(
-                "could not record dead letters; their leases will run out",
-                extra={"message_ids": ids},
-            )
+            log.warning("could not record dead letters; leases will run out", extra={"ids": ids})
             return
         self._metrics.dead_lettered.inc(len(newly))
-        for message_id in newly:
+        for delivery in batch:
+            if delivery.message_id not in newly:
+                continue  # another replica got there first: report once
             log.error(
                 "Pusher trigger failed for message %s: dead-lettered (%s)",
-                message_id,
+                delivery.message_id,
                 reason,
-                extra={"message_id": message_id, "outcome": "dead_lettered"},
+                extra={"message_id": delivery.message_id, "outcome": "dead_lettered"},
+            )
+            report_dead_letter(
+                message_id=delivery.message_id,
+                conversation_id=delivery.conversation_id,
+                reason=reason,
             )
 
     async def _record(self, write: Awaitable[object]) -> None:

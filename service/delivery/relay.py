@@ -22,9 +22,6 @@ from .pusher_client import MAX_BATCH_EVENTS
 
 log = logging.getLogger(__name__)
 
-#: the most rows one claim takes (the pipeline's free room caps it further)
-CLAIM_LIMIT = 200
-
 
 class Relay:
     def __init__(
@@ -52,8 +49,9 @@ class Relay:
         if state is State.OPEN:
             return 0
         # half-open: claim one batch, whose call is the probe
-        limit = MAX_BATCH_EVENTS if state is State.HALF_OPEN else CLAIM_LIMIT
-        limit = min(limit, self._pipeline.room())
+        limit = self._pipeline.appetite()
+        if state is State.HALF_OPEN:
+            limit = min(limit, MAX_BATCH_EVENTS)
         if limit <= 0:
             return 0
         claimed = await self._outbox.claim_due(

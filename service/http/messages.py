@@ -11,6 +11,7 @@ from ..delivery.events import MAX_EVENT_DATA_BYTES, PusherEvent, data_size
 from ..errors import Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from ..keys import DISPATCHER, METRICS, STORE, TOKENS
 from ..store.messages import Message
+from ..telemetry.tracing import current_traceparent, exemplar
 from .bodies import json_body, query_params
 from .schemas import HistoryQuery, SendMessageRequest
 
@@ -37,8 +38,9 @@ async def send_message(request: web.Request) -> web.Response:
             socket_id=body.socketId,
             claimed_by=delivery.claim.replica if delivery.claim else None,
             lease_seconds=delivery.claim.lease_seconds if delivery.claim else 0.0,
+            traceparent=current_traceparent(),
         )
-        metrics.db_insert_duration.observe(time.perf_counter() - started)
+        metrics.db_insert_duration.observe(time.perf_counter() - started, exemplar())
         if stored.created:  # a repeated clientMessageId triggers nothing new
             metrics.messages_saved.inc()
             await delivery.deliver(stored.message, body.socketId)
@@ -59,6 +61,17 @@ async def conversation_messages(request: web.Request) -> web.Response:
     return web.json_response(
         {"success": True, "messages": [m.to_json() for m in page], "nextAfter": next_after}
     )
+
+
+async def message_receipt(request: web.Request) -> web.Response:
+    """The recipient's client saw the message; the first receipt measures delivery latency."""
+    user_id = request.app[TOKENS].authenticate(request)
+    message_id = _path_id(request, "messageId")
+    receipt = await request.app[STORE].record_receipt(message_id, user_id)
+    if receipt.first and receipt.latency_seconds is not None:
+        histogram = request.app[METRICS].delivery_latency.labels("client_receipt")
+        histogram.observe(max(0.0, receipt.latency_seconds), exemplar())
+    return web.json_response({"success": True})
 
 
 def _path_id(request: web.Request, name: str) -> int:

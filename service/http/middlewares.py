@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ..errors import ServiceError
+from ..telemetry.errors import capture_unexpected
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         code = _HTTP_CODES.get(exc.status, "http_error")
         return error_response(exc.status, code, exc.reason, headers=headers)
-    except Exception:
+    except Exception as exc:
         log.exception("unhandled error", extra={"route": _route(request)})
+        capture_unexpected(exc, route=_route(request))
         return error_response(500, "internal_error", "Internal error.")
 
 

@@ -14,6 +14,7 @@ def add_routes(app: web.Application, metrics: Metrics) -> None:
     app.router.add_get(
         r"/api/conversations/{conversationId:\d+}/messages", messages.conversation_messages
     )
+    app.router.add_post(r"/api/messages/{messageId:\d+}/receipt", messages.message_receipt)
     app.router.add_post("/api/pusher/auth", channels.pusher_auth)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)

@@ -59,6 +59,11 @@ class SandboxState:
     sockets: dict[web.WebSocketResponse, str] = field(default_factory=dict)
     event_arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
+    @property
+    def trigger_calls(self) -> list[ApiCall]:
+        """Calls that carry events (not the channel listing that probes use)."""
+        return [call for call in self.calls if not call.path.endswith("/channels")]
+
     def reset(self) -> None:
         self.faults.clear()
         self.events.clear()

@@ -12,7 +12,9 @@ FaultKind = Literal["delay", "status", "drop", "hold"]
 
 @dataclass
 class Fault:
-    """One fault for the next `calls` API calls and/or `duration` seconds (both None: forever).
+    """One fault for the next `calls` event-carrying API calls and/or `duration` seconds (both
+    None: forever). It applies to every API call, the channel listing included (a Pusher
+    outage is one), but only calls that trigger events count against `calls`.
 
     - delay: wait `seconds`, then answer normally (a slow Pusher);
     - status: answer `status` without accepting the events (a failing Pusher);
@@ -39,7 +41,7 @@ class FaultInjector:
     def __init__(self) -> None:
         self._fault: Fault | None = None
         self._released = asyncio.Event()
-        self.held = 0  # calls waiting at the gate right now
+        self.held = 0  # event-carrying calls waiting at the gate right now
 
     def set(self, fault: Fault) -> None:
         self._fault = fault
@@ -57,21 +59,21 @@ class FaultInjector:
             self._fault = None
         self._released.set()
 
-    def take(self) -> Fault | None:
-        """The fault that applies to this call, counting it against `calls`."""
+    def take(self, *, counted: bool = True) -> Fault | None:
+        """The fault that applies to this call, counting it against `calls` if `counted`."""
         fault = self._fault
         if fault is None:
             return None
         if fault.expired():
             self._fault = None
             return None
-        if fault.calls is not None:
+        if fault.calls is not None and counted:
             fault.calls -= 1
         return fault
 
-    async def wait_released(self) -> None:
-        self.held += 1
+    async def wait_released(self, *, counted: bool = True) -> None:
+        self.held += counted
         try:
             await self._released.wait()
         finally:
-            self.held -= 1
+            self.held -= counted

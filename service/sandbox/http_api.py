@@ -65,7 +65,8 @@ async def _api_call(request: web.Request, parse: Any) -> web.StreamResponse:
     except ApiError as exc:
         state.calls.append(ApiCall(request.path, exc.status, 0))
         return web.Response(status=exc.status, text=exc.message)
-    fault = state.faults.take()
+    carries_events = not request.path.endswith("/channels")
+    fault = state.faults.take(counted=carries_events)
     if fault is not None:
         if fault.kind == "drop":
             state.calls.append(ApiCall(request.path, 0, 0))
@@ -78,7 +79,7 @@ async def _api_call(request: web.Request, parse: Any) -> web.StreamResponse:
         if fault.kind == "delay":
             await asyncio.sleep(fault.seconds)
         if fault.kind == "hold":
-            await state.faults.wait_released()
+            await state.faults.wait_released(counted=carries_events)
     state.calls.append(ApiCall(request.path, 200, len(events)))
     await state.accept(events)
     if request.path.endswith("/batch_events"):

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from ..errors import NotFound
 from . import queries
 from .pool import Connection, acquire
 
@@ -54,6 +55,13 @@ class StoredSend:
     created: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    first: bool
+    #: from the message's commit to the receipt, on the database's clock
+    latency_seconds: float | None
+
+
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -83,6 +91,7 @@ class MessageStore:
         socket_id: str | None = None,
         claimed_by: str | None = None,
         lease_seconds: float = 0.0,
+        traceparent: str | None = None,
     ) -> StoredSend:
         """Store one message, creating the conversation on first send; idempotent per
         (sender, clientMessageId) through a unique constraint, not a read-then-write.
@@ -99,6 +108,7 @@ class MessageStore:
                 socket_id,
                 claimed_by,
                 lease_seconds,
+                traceparent,
             )
             if row is not None:
                 return StoredSend(Message.from_row(row), created=True)
@@ -122,6 +132,16 @@ class MessageStore:
                 queries.CONVERSATION_MESSAGES, conversation_id, after, limit
             )
         return [Message.from_row(row) for row in rows]
+
+    async def record_receipt(self, message_id: int, user_id: int) -> Receipt:
+        """The recipient's receipt; only the first one counts (and has a latency)."""
+        async with acquire(self._pool, self._acquire_timeout) as connection:
+            latency = await connection.fetchval(queries.RECORD_RECEIPT, message_id, user_id)
+            if latency is not None:
+                return Receipt(first=True, latency_seconds=float(latency))
+            if await connection.fetchval(queries.IS_RECIPIENT, message_id, user_id):
+                return Receipt(first=False, latency_seconds=None)
+        raise NotFound("Message not found.")
 
     async def ping(self) -> None:
         async with acquire(self._pool, self._acquire_timeout) as connection:

@@ -20,6 +20,8 @@ class PendingDelivery:
     socket_id: str | None
     #: Pusher calls already made for it
     attempts: int
+    #: W3C traceparent of the request that stored it
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

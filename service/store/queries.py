@@ -27,9 +27,9 @@ _MESSAGE_COLUMNS = (
 #: no row when (sender, clientMessageId) was already used
 INSERT_MESSAGE = f"""
 INSERT INTO messages (conversation_id, sender_id, recipient_id, content, client_message_id,
-                      sender_socket_id, claimed_by, claimed_until)
+                      sender_socket_id, claimed_by, claimed_until, traceparent)
 VALUES ($1, $2, $3, $4, $5, $6, $7::text,
-        CASE WHEN $7::text IS NULL THEN NULL ELSE now() + make_interval(secs => $8) END)
+        CASE WHEN $7::text IS NULL THEN NULL ELSE now() + make_interval(secs => $8) END, $9)
 ON CONFLICT (sender_id, client_message_id) DO NOTHING
 RETURNING {_MESSAGE_COLUMNS}
 """
@@ -48,7 +48,7 @@ LIMIT $3
 """
 
 _PENDING = "delivered_at IS NULL AND dead_lettered_at IS NULL"
-_DELIVERY_COLUMNS = f"{_MESSAGE_COLUMNS}, sender_socket_id, delivery_attempts"
+_DELIVERY_COLUMNS = f"{_MESSAGE_COLUMNS}, sender_socket_id, delivery_attempts, traceparent"
 
 #: claim up to $2 pending messages that are due and not leased, oldest first, for replica $1
 #: for $3 seconds; SKIP LOCKED lets replicas share the backlog without waiting on each other
@@ -117,6 +117,19 @@ DELIVERY_BACKLOG = f"""
 SELECT count(*) AS pending,
        coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_age
 FROM messages WHERE {_PENDING}
+"""
+
+#: record the recipient's first receipt of message $1 by user $2; no row when it is not their
+#: message or was already received
+RECORD_RECEIPT = """
+UPDATE messages SET received_at = now()
+WHERE id = $1 AND recipient_id = $2 AND received_at IS NULL
+RETURNING extract(epoch FROM received_at - created_at)::float8 AS latency
+"""
+
+#: whether user $2 is the recipient of message $1
+IS_RECIPIENT = """
+SELECT EXISTS (SELECT 1 FROM messages WHERE id = $1 AND recipient_id = $2)
 """
 
 #: a cheap round trip for the readiness check

@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from .tracing import current_trace_id
+
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -22,6 +24,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        trace_id = current_trace_id()
+        if trace_id:
+            entry["trace_id"] = trace_id
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
@@ -42,6 +47,9 @@ class TextFormatter(logging.Formatter):
         line = (
             f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
         )
+        trace_id = current_trace_id()
+        if trace_id:
+            extra = f"{extra} trace_id={trace_id}".strip()
         if extra:
             line = f"{line} [{extra}]"
         if record.exc_info:

@@ -180,7 +180,7 @@ async def test_bad_send_is_refused_and_leaves_no_trace(
     assert await db.fetchval("SELECT count(*) FROM messages") == 0
     assert await db.fetchval("SELECT count(*) FROM conversations") == 0
     await asyncio.sleep(0.05)
-    assert sandbox.state.calls == []
+    assert sandbox.state.trigger_calls == []
 
 
 async def test_validation_error_names_the_field(client):

@@ -63,7 +63,7 @@ async def test_pusher_outage_during_a_stream_of_sends_loses_nothing(make_client,
     for n in range(30):
         ids.append((await send(client, content=f"m{n}"))["id"])  # each answered 200 at once
         await asyncio.sleep(0.03)
-    assert any(call.status == 503 for call in sandbox.state.calls)
+    assert any(call.status == 503 for call in sandbox.state.trigger_calls)
     await all_delivered(sandbox, ids)
     for message_id in ids:
         await delivered_row(db, message_id)
@@ -94,11 +94,11 @@ async def test_a_burst_of_1000_goes_out_in_about_100_batch_calls(make_client, sa
     streams = await asyncio.gather(*(_conversation_stream(client, n, 10) for n in range(100)))
     ids = [i for stream in streams for i in stream]
     await all_delivered(sandbox, ids, timeout=60)
-    accepted = [c for c in sandbox.state.calls if c.status == 200]
+    accepted = [c for c in sandbox.state.trigger_calls if c.status == 200]
     assert all(1 <= c.events <= 10 for c in accepted)
     assert sum(c.events for c in accepted) == 1000  # no duplicates on the normal path
     assert 100 <= len(accepted) <= 125, f"{len(accepted)} calls for 1000 messages"
-    assert len(sandbox.state.connections) <= 8  # one keep-alive pool, bounded
+    assert len(sandbox.state.connections) <= 8 + 1  # keep-alive: the 8 calls, plus the probe
     for channel_ids in _ids_by_channel(sandbox).values():
         assert channel_ids == sorted(channel_ids)
 
@@ -112,7 +112,7 @@ async def test_each_conversation_keeps_its_order_within_and_across_batches(
     await all_delivered(sandbox, [i for stream in streams for i in stream], timeout=60)
     by_channel = _ids_by_channel(sandbox)
     assert sorted(by_channel.values()) == sorted(streams)  # every channel got its ids in order
-    assert max(c.events for c in sandbox.state.calls) > 1  # and they did travel in batches
+    assert max(c.events for c in sandbox.state.trigger_calls) > 1  # and they did travel in batches
 
 
 @pytest.mark.parametrize("status", [413, 400, 401])
@@ -133,7 +133,7 @@ async def test_permanent_rejection_is_dead_lettered_not_retried(
     assert row["dead_lettered_at"] is not None and row["delivered_at"] is None
     assert f"HTTP {status}" in row["dead_letter_reason"]
     await asyncio.sleep(0.3)  # several relay rounds: nothing retries it
-    assert len(sandbox.state.calls) == 1
+    assert len(sandbox.state.trigger_calls) == 1
     assert sample(await scrape(client), "messages_dead_lettered_total") == 1
     dead_lines = [r for r in caplog.records if "dead-lettered" in r.getMessage()]
     assert len(dead_lines) == 1 and dead_lines[0].message_id == message["id"]
@@ -152,7 +152,7 @@ async def test_a_rejected_batch_is_retried_one_by_one_to_find_the_bad_event(
     )  # for the call after the held one
     sandbox.state.faults.release()
     await all_delivered(sandbox, [first["id"], *ids])
-    assert [c.events for c in sandbox.state.calls if c.status == 400] == [0]
+    assert [c.events for c in sandbox.state.trigger_calls if c.status == 400] == [0]
     assert (
         await db.fetchval("SELECT count(*) FROM messages WHERE dead_lettered_at IS NOT NULL") == 0
     )
@@ -162,13 +162,13 @@ async def test_attempts_are_bounded_then_dead_lettered(make_client, sandbox, db)
     client = await make_client(delivery=delivery(max_attempts=3, circuit_failure_threshold=1000))
     sandbox.state.faults.set(Fault("status", status=500))
     message = await send(client)
-    await eventually(lambda: len(sandbox.state.calls) >= 3)
+    await eventually(lambda: len(sandbox.state.trigger_calls) >= 3)
     await asyncio.sleep(0.5)  # relay rounds after the last attempt: no fourth call
     row = await db.fetchrow("SELECT * FROM messages WHERE id = $1", message["id"])
     assert row["dead_lettered_at"] is not None
     assert row["dead_letter_reason"].startswith("gave up after 3 attempts")
     assert row["delivery_attempts"] == 3
-    assert len(sandbox.state.calls) == 3
+    assert len(sandbox.state.trigger_calls) == 3
     metrics = await scrape(client)
     assert sample(metrics, "messages_pusher_retries_total") == 2
     assert sample(metrics, "messages_pusher_requests_total", outcome="error") == 3
@@ -182,12 +182,12 @@ async def test_circuit_opens_stops_calling_then_probes_and_drains(make_client, s
     )
     sandbox.state.faults.set(Fault("status", status=503))
     ids = [(await send(client, content=f"{n}"))["id"] for n in range(3)]
-    await eventually(lambda: len(sandbox.state.calls) >= 3)
+    await eventually(lambda: len(sandbox.state.trigger_calls) >= 3)
     await eventually_async(lambda: _circuit(client), 1.0)
-    calls_when_open = len(sandbox.state.calls)
+    calls_when_open = len(sandbox.state.trigger_calls)
     more = [(await send(client, content=f"later {n}"))["id"] for n in range(5)]  # still 200
     await asyncio.sleep(0.5)  # inside the cool-down: Pusher is left alone
-    assert len(sandbox.state.calls) == calls_when_open
+    assert len(sandbox.state.trigger_calls) == calls_when_open
     stored_unclaimed = await db.fetchval(
         "SELECT count(*) FROM messages WHERE id = ANY($1::bigint[]) AND claimed_by IS NULL", more
     )
@@ -212,9 +212,9 @@ async def test_over_quota_pauses_delivery_without_spending_attempts(make_client,
     client = await make_client(delivery=delivery(quota_pause_seconds=0.5, max_attempts=2))
     sandbox.state.faults.set(Fault("status", status=403, calls=1))
     message = await send(client)
-    await eventually(lambda: len(sandbox.state.calls) == 1)
+    await eventually(lambda: len(sandbox.state.trigger_calls) == 1)
     await asyncio.sleep(0.3)
-    assert len(sandbox.state.calls) == 1  # paused, not hammering
+    assert len(sandbox.state.trigger_calls) == 1  # paused, not hammering
     await all_delivered(sandbox, [message["id"]])
     row = await delivered_row(db, message["id"])
     assert row["dead_lettered_at"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from opentelemetry import trace
 
 from service.delivery.breaker import CircuitBreaker, State
 from service.delivery.events import PusherEvent
@@ -109,7 +110,8 @@ def _pipeline() -> DeliveryPipeline:
     # _take_batch touches only the in-memory queue; the collaborators are never called
     return DeliveryPipeline(
         client=None, outbox=None, scheduler=None, breaker=CircuitBreaker(), policy=RetryPolicy(),
-        metrics=Metrics(), replica="r", capacity=100, max_calls=4, quota_pause_seconds=1,
+        metrics=Metrics(), tracer=trace.NoOpTracer(), replica="r", capacity=100, max_calls=4,
+        quota_pause_seconds=1,
     )  # fmt: skip
 
 

@@ -1,0 +1,237 @@
+"""Metrics, traces, logs and receipts, observed through the real exporters and endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from service.app import create_app
+from service.sandbox import Fault
+from service.settings import DeliverySettings
+from service.telemetry.logging import JsonFormatter
+from service.telemetry.tracing import instrument, uninstrument
+
+from ..helpers import assert_error, auth, eventually, sample, scrape
+
+QUICK = DeliverySettings(
+    relay_poll_seconds=0.05, retry_base_seconds=0.05, retry_cap_seconds=0.1,
+    circuit_failure_threshold=1000, backlog_refresh_seconds=0.1, pusher_probe_seconds=0.1,
+)  # fmt: skip
+
+CONTRACT_SERIES = [
+    ("messages_saved_total", {}),
+    ("messages_db_insert_duration_seconds_count", {}),
+    ("messages_pusher_requests_total", {"outcome": "success"}),
+    ("messages_pusher_requests_total", {"outcome": "error"}),
+    ("messages_pusher_requests_total", {"outcome": "timeout"}),
+    ("messages_pusher_request_duration_seconds_count", {}),
+    ("messages_pusher_retries_total", {}),
+    ("messages_delivery_latency_seconds_count", {"stage": "pusher_ack"}),
+    ("messages_delivery_latency_seconds_count", {"stage": "client_receipt"}),
+    ("messages_background_jobs", {"state": "active"}),
+    ("messages_background_jobs", {"state": "pending"}),
+    ("messages_undelivered", {}),
+    ("messages_oldest_undelivered_age_seconds", {}),
+    ("messages_dead_lettered_total", {}),
+    ("messages_pusher_circuit_open", {}),
+    ("messages_pusher_up", {}),
+    ("messages_delivery_mode", {"mode": "async"}),
+    ("messages_delivery_mode", {"mode": "sync"}),
+]
+
+
+async def send(client, sender=1, recipient=2, content="hi", **extra):
+    return await client.post(
+        "/api/messages/send",
+        json={"recipientId": recipient, "content": content, **extra},
+        headers=auth(sender),
+    )
+
+
+async def test_every_contract_metric_exists_from_start_up(client):
+    metrics = await scrape(client)
+    for name, labels in CONTRACT_SERIES:
+        assert sample(metrics, name, **labels) is not None, name
+    assert sample(metrics, "messages_delivery_mode", mode="async") == 1
+    assert sample(metrics, "messages_delivery_mode", mode="sync") == 0
+    assert any(name == "messages_build_info" and value == 1 for (name, _), value in metrics.items())
+    for bucket in ("0.05", "0.1", "0.2", "0.3"):  # the alert thresholds
+        assert sample(metrics, "messages_db_insert_duration_seconds_bucket", le=bucket) == 0
+        assert (
+            sample(
+                metrics, "messages_delivery_latency_seconds_bucket", stage="pusher_ack", le=bucket
+            )
+            == 0
+        )
+
+
+async def test_exact_counts_after_a_known_sequence_with_pusher_failing(make_client, sandbox, db):
+    client = await make_client(delivery=QUICK)
+    sandbox.state.faults.set(Fault("status", status=500, calls=2))
+    for n in range(3):  # one at a time: each is delivered before the next is sent
+        assert (await send(client, content=f"m{n}")).status == 200
+        await eventually(lambda n=n: len(sandbox.state.events) == n + 1)
+    assert (await send(client, content="")).status == 422
+    assert (await client.get("/nowhere")).status == 404
+    await client.get("/api/conversations/1/messages", headers=auth(1))
+    for _ in range(50):  # the last delivery's bookkeeping may trail its event by a moment
+        metrics = await scrape(client)
+        if sample(metrics, "messages_delivery_latency_seconds_count", stage="pusher_ack") == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert sample(metrics, "messages_saved_total") == 3
+    assert sample(metrics, "messages_db_insert_duration_seconds_count") == 3
+    assert sample(metrics, "messages_pusher_requests_total", outcome="success") == 3
+    assert sample(metrics, "messages_pusher_requests_total", outcome="error") == 2
+    assert sample(metrics, "messages_pusher_requests_total", outcome="timeout") == 0
+    assert sample(metrics, "messages_pusher_retries_total") == 2
+    assert sample(metrics, "messages_pusher_request_duration_seconds_count") == 5
+    assert sample(metrics, "messages_delivery_latency_seconds_count", stage="pusher_ack") == 3
+    assert sample(metrics, "messages_dead_lettered_total") == 0
+    http = "http_server_request_duration_seconds_count"
+    assert sample(metrics, http, method="POST", route="/api/messages/send", status="200") == 3
+    assert sample(metrics, http, method="POST", route="/api/messages/send", status="422") == 1
+    assert sample(metrics, http, method="GET", route="unmatched", status="404") == 1
+    history = "/api/conversations/{conversationId}/messages"
+    assert sample(metrics, http, method="GET", route=history, status="200") == 1
+    assert not any(
+        "/api/conversations/1/" in str(labels) for (_, labels) in metrics
+    )  # no raw paths
+
+
+async def test_pusher_probe_feeds_pusher_up(make_client, sandbox):
+    client = await make_client(delivery=QUICK)
+    await eventually_async(client, "messages_pusher_up", 1)
+    sandbox.state.faults.set(Fault("status", status=503))
+    await eventually_async(client, "messages_pusher_up", 0)
+    sandbox.state.faults.clear()
+    await eventually_async(client, "messages_pusher_up", 1)
+
+
+async def eventually_async(client, name, expected, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while sample(await scrape(client), name) != expected:
+        assert asyncio.get_running_loop().time() < deadline, f"{name} never became {expected}"
+        await asyncio.sleep(0.05)
+
+
+async def test_receipts_are_for_the_recipient_and_count_once(client, db):
+    message = (await (await send(client)).json())["message"]
+    url = f"/api/messages/{message['id']}/receipt"
+    for outsider in (1, 3):  # the sender and a stranger: as if it did not exist
+        response = await client.post(url, headers=auth(outsider))
+        assert response.status == 404
+        assert_error(await response.json(), "not_found")
+    assert (await client.post("/api/messages/999999/receipt", headers=auth(2))).status == 404
+    assert (await client.post(url)).status == 401
+    for _ in range(2):
+        response = await client.post(url, headers=auth(2))
+        assert response.status == 200 and await response.json() == {"success": True}
+    metrics = await scrape(client)
+    assert sample(metrics, "messages_delivery_latency_seconds_count", stage="client_receipt") == 1
+    assert await db.fetchval(
+        "SELECT received_at IS NOT NULL FROM messages WHERE id = $1", message["id"]
+    )
+
+
+@pytest.fixture
+async def traced(aiohttp_client, make_settings, db):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrument(provider)
+    try:
+        client = await aiohttp_client(
+            create_app(make_settings(delivery=QUICK), tracer_provider=provider)
+        )
+        yield client, exporter
+    finally:
+        uninstrument()
+
+
+async def test_spans_request_parents_database_and_delivery_links_to_request(traced, sandbox):
+    client, exporter = traced
+    response = await send(client)
+    message_id = (await response.json())["message"]["id"]
+    await eventually(lambda: any(s.name == "pusher send" for s in exporter.get_finished_spans()))
+    spans = exporter.get_finished_spans()
+    server = next(
+        s
+        for s in spans
+        if s.kind is trace.SpanKind.SERVER
+        and s.attributes.get("http.route", s.name).endswith("/api/messages/send")
+    )
+    database = [
+        s for s in spans if s.context.trace_id == server.context.trace_id and s is not server
+    ]
+    assert database, "no database spans in the request's trace"
+    assert all(
+        s.parent is not None and s.parent.span_id == server.context.span_id for s in database
+    )
+    assert any(
+        "INSERT INTO messages"
+        in str(s.attributes.get("db.statement", s.attributes.get("db.query.text", "")))
+        for s in database
+    )
+    delivery = next(s for s in spans if s.name == "pusher send")
+    assert delivery.parent is None  # its own trace: it outlives the request
+    assert [link.context.span_id for link in delivery.links] == [server.context.span_id]
+    assert delivery.attributes["messaging.message.id"] == str(message_id)
+    assert delivery.attributes["delivery.outcome"] == "success"
+
+
+async def test_openmetrics_carries_trace_id_exemplars(traced, sandbox):
+    client, exporter = traced
+    assert (await send(client)).status == 200
+    await eventually(lambda: any(s.name == "pusher send" for s in exporter.get_finished_spans()))
+    response = await client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert response.content_type == "application/openmetrics-text"
+    text = await response.text()
+    trace_ids = {format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()}
+    insert_lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith("messages_db_insert_duration_seconds_bucket") and "#" in line
+    ]
+    assert insert_lines, "no exemplar on the insert histogram"
+    exemplar_ids = {
+        line.split('trace_id="')[1].split('"')[0]
+        for line in text.splitlines()
+        if 'trace_id="' in line
+    }
+    assert exemplar_ids and exemplar_ids <= trace_ids
+
+
+async def test_log_lines_carry_the_trace_id(traced, sandbox):
+    client, exporter = traced
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())  # formats at emit time, inside the delivery span
+    logger = logging.getLogger("service.delivery")
+    logger.addHandler(handler)
+    try:
+        sandbox.state.faults.set(Fault("status", status=500, calls=1))
+        message_id = (await (await send(client)).json())["message"]["id"]
+        await eventually(lambda: "Pusher trigger failed" in stream.getvalue())
+    finally:
+        logger.removeHandler(handler)
+    line = next(
+        json.loads(x) for x in stream.getvalue().splitlines() if "Pusher trigger failed" in x
+    )
+    assert line["level"] == "warning" and line["message_id"] == message_id
+    failed = [
+        s
+        for s in exporter.get_finished_spans()
+        if s.name == "pusher send" and s.attributes["delivery.outcome"] == "error"
+    ]
+    assert line["trace_id"] == format(failed[0].context.trace_id, "032x")
