@@ -24,8 +24,17 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply pending migrations and exit")
     dev = commands.add_parser("dev", help="local PostgreSQL + Pusher sandbox + service, no config")
     dev.add_argument("--data-dir", type=Path, default=Path(".data"))
+    mode = commands.add_parser(
+        "delivery-mode", help="show or set the delivery mode for every replica (rollback switch)"
+    )
+    mode.add_argument("mode", nargs="?", choices=["async", "sync", "default"])
+    letters = commands.add_parser("dead-letters", help="list or replay dead-lettered messages")
+    letters.add_argument("action", choices=["list", "replay"])
+    letters.add_argument("--since", default="24h", help="e.g. 30m, 6h, 2d (default 24h)")
     args = parser.parse_args(argv)
     try:
+        if args.command in ("delivery-mode", "dead-letters"):
+            return _operate(args)
         if args.command == "dev":
             configure_logging("INFO", "text")
             asyncio.run(_dev(args.data_dir))
@@ -48,6 +57,19 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, OSError) as exc:  # e.g. no PostgreSQL binaries, a port in use
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _operate(args: argparse.Namespace) -> int:
+    from . import operations_cli
+    from .store.pool import database_errors_translated
+
+    with database_errors_translated():
+        if args.command == "delivery-mode":
+            text = asyncio.run(operations_cli.delivery_mode(args.mode))
+        else:
+            text = asyncio.run(operations_cli.dead_letters(args.action, args.since))
+    operations_cli.emit(text)
+    return 0
 
 
 def _migrate(settings: Settings) -> None:

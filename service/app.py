@@ -19,6 +19,7 @@ from opentelemetry import trace
 from .delivery.breaker import CircuitBreaker, State
 from .delivery.dispatch import Dispatcher
 from .delivery.mode import DeliveryModeState
+from .delivery.mode_watch import DeliveryModeWatcher
 from .delivery.pipeline import DeliveryPipeline
 from .delivery.pusher_client import PusherClient, create_session
 from .delivery.relay import Relay
@@ -26,7 +27,18 @@ from .delivery.retry import RetryPolicy
 from .http.auth import TokenVerifier
 from .http.middlewares import error_middleware
 from .http.routes import add_routes
-from .keys import DISPATCHER, METRICS, OUTBOX, PUSHER, RELAY, SETTINGS, STORE, TOKENS, TRACER
+from .keys import (
+    DISPATCHER,
+    METRICS,
+    MODE_WATCHER,
+    OUTBOX,
+    PUSHER,
+    RELAY,
+    SETTINGS,
+    STORE,
+    TOKENS,
+    TRACER,
+)
 from .settings import Settings
 from .store.messages import MessageStore
 from .store.outbox import Outbox
@@ -117,6 +129,14 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     )
     mode = DeliveryModeState(settings.delivery_mode)
     metrics.show_delivery_mode(mode.mode)
+    app[MODE_WATCHER] = watcher = DeliveryModeWatcher(
+        database_url=settings.database_url.reveal(),
+        pool=app[STORE].pool,
+        state=mode,
+        metrics=metrics,
+        poll_seconds=settings.delivery_mode_poll_seconds,
+    )
+    await watcher.refresh()  # the shared override applies from the first request
     app[DISPATCHER] = Dispatcher(pipeline=pipeline, mode=mode, lease_seconds=config.lease_seconds)
     app[RELAY] = relay = Relay(
         pipeline=pipeline,
@@ -129,6 +149,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     )
     loops = [
         asyncio.create_task(relay.run_delivery(), name="relay"),
+        asyncio.create_task(watcher.run(), name="delivery-mode-watcher"),
         asyncio.create_task(
             probe_pusher(app[PUSHER], metrics, config.pusher_probe_seconds), name="pusher-probe"
         ),

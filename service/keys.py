@@ -6,6 +6,7 @@ from aiohttp import web
 from opentelemetry import trace
 
 from .delivery.dispatch import Dispatcher
+from .delivery.mode_watch import DeliveryModeWatcher
 from .delivery.pusher_client import PusherClient
 from .delivery.relay import Relay
 from .http.auth import TokenVerifier
@@ -23,3 +24,4 @@ PUSHER = web.AppKey("pusher", PusherClient)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 RELAY = web.AppKey("relay", Relay)
 TRACER = web.AppKey("tracer", trace.Tracer)
+MODE_WATCHER = web.AppKey("mode_watcher", DeliveryModeWatcher)

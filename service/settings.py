@@ -116,6 +116,8 @@ class Settings:
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     sentry_dsn: Secret | None = None
+    #: the fallback poll of the shared delivery-mode override (NOTIFY is the fast path)
+    delivery_mode_poll_seconds: float = 1.0
     db_pool_min_size: int = 2
     db_pool_max_size: int = 10
     db_command_timeout_seconds: float = 5.0
@@ -152,6 +154,11 @@ class Settings:
             sentry_dsn=Secret(env["SENTRY_DSN"]) if env.get("SENTRY_DSN") else None,
             shutdown_deadline_seconds=_float(env, "SHUTDOWN_DEADLINE_SECONDS", 10.0),
         )
+
+
+def database_url_from_env(env: Mapping[str, str]) -> str:
+    """DATABASE_URL alone, validated: all that the on-call commands need."""
+    return _database_url(_required(env, "DATABASE_URL"))
 
 
 def _pusher_from_env(env: Mapping[str, str]) -> PusherSettings:

@@ -68,7 +68,10 @@ def database_url(postgres: LocalPostgres) -> str:
 async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection to the test database, emptied before the test."""
     connection = await asyncpg.connect(database_url)
-    await connection.execute("TRUNCATE messages, conversations RESTART IDENTITY CASCADE")
+    await connection.execute(
+        "TRUNCATE messages, conversations, delivery_mode_override, delivery_mode_changes"
+        " RESTART IDENTITY CASCADE"
+    )
     yield connection
     await connection.close()
 

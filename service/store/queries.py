@@ -132,5 +132,51 @@ IS_RECIPIENT = """
 SELECT EXISTS (SELECT 1 FROM messages WHERE id = $1 AND recipient_id = $2)
 """
 
+#: the delivery-mode override in force, if any
+DELIVERY_MODE_OVERRIDE = """
+SELECT mode, changed_by, changed_at FROM delivery_mode_override
+"""
+
+#: set the override to mode $1, by $2
+SET_DELIVERY_MODE_OVERRIDE = """
+INSERT INTO delivery_mode_override (mode, changed_by) VALUES ($1, $2)
+ON CONFLICT (singleton) DO UPDATE
+SET mode = EXCLUDED.mode, changed_by = EXCLUDED.changed_by, changed_at = now()
+"""
+
+#: remove the override: every replica returns to its DELIVERY_MODE default
+CLEAR_DELIVERY_MODE_OVERRIDE = "DELETE FROM delivery_mode_override"
+
+#: keep who changed the mode ($1: async, sync or default) and when ($2: who)
+RECORD_DELIVERY_MODE_CHANGE = """
+INSERT INTO delivery_mode_changes (mode, changed_by) VALUES ($1, $2)
+"""
+
+#: the latest change of the delivery mode: who and when
+LATEST_DELIVERY_MODE_CHANGE = """
+SELECT mode, changed_by, changed_at FROM delivery_mode_changes ORDER BY id DESC LIMIT 1
+"""
+
+#: wake every replica's watcher (payload: the new mode) in the same transaction
+NOTIFY_DELIVERY_MODE = "SELECT pg_notify('delivery_mode', $1)"
+
+#: dead-lettered messages since $1 (no content: on-call reads this)
+DEAD_LETTERS_SINCE = """
+SELECT id, conversation_id, created_at, dead_lettered_at, delivery_attempts, dead_letter_reason
+FROM messages WHERE dead_lettered_at >= $1 ORDER BY id
+"""
+
+#: put messages dead-lettered since $1 back to pending, due now; returns how many
+REPLAY_DEAD_LETTERS_SINCE = """
+WITH replayed AS (
+    UPDATE messages
+    SET dead_lettered_at = NULL, dead_letter_reason = NULL, delivery_attempts = 0,
+        next_attempt_at = now(), claimed_by = NULL, claimed_until = NULL
+    WHERE dead_lettered_at >= $1
+    RETURNING 1
+)
+SELECT count(*) FROM replayed
+"""
+
 #: a cheap round trip for the readiness check
 PING = "SELECT 1"

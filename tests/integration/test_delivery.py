@@ -281,3 +281,37 @@ async def test_messages_left_by_a_crashed_replica_are_delivered_after_the_lease(
     await asyncio.sleep(0.2)
     assert orphan not in delivered_ids(sandbox)  # still leased to the dead replica
     await all_delivered(sandbox, [orphan])
+
+
+async def _cli(database_url: str, *args: str) -> str:
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", *args,
+        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    assert process.returncode == 0
+    return output.decode()
+
+
+async def test_dead_letters_can_be_listed_and_replayed(make_client, sandbox, db, database_url):
+    client = await make_client(delivery=delivery())
+    sandbox.state.faults.set(Fault("status", status=400, calls=1))
+    message = await send(client, content="private words")
+    await eventually(lambda: len(sandbox.state.trigger_calls) == 1)
+    for _ in range(100):
+        if await db.fetchval(
+            "SELECT dead_lettered_at IS NOT NULL FROM messages WHERE id = $1", message["id"]
+        ):
+            break
+        await asyncio.sleep(0.02)
+    listing = await _cli(database_url, "dead-letters", "list", "--since", "1h")
+    assert listing.startswith("1 dead-lettered message(s)")
+    assert f"id={message['id']}" in listing and "HTTP 400" in listing
+    assert "private words" not in listing  # never the content
+    replay = await _cli(database_url, "dead-letters", "replay", "--since", "1h")
+    assert replay.startswith("1 dead-lettered message(s)")
+    await all_delivered(sandbox, [message["id"]])  # the relay took it again
+    row = await delivered_row(db, message["id"])
+    assert row["dead_lettered_at"] is None

@@ -1,0 +1,53 @@
+"""The runtime rollback switch: GET/PUT /admin/delivery-mode, for ADMIN_TOKEN only."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import NotFound
+from ..keys import DISPATCHER, MODE_WATCHER, SETTINGS, STORE
+from ..store.operations import write_mode_override
+from ..store.pool import acquire
+from .auth import check_admin_token
+from .bodies import json_body
+
+
+class DeliveryModeRequest(BaseModel):
+    """Body of PUT /admin/delivery-mode."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["async", "sync", "default"]
+
+
+def _authorise(request: web.Request) -> None:
+    admin_token = request.app[SETTINGS].admin_token
+    if admin_token is None:
+        raise NotFound()  # the admin API does not exist without ADMIN_TOKEN
+    check_admin_token(request, admin_token)
+
+
+def _current(request: web.Request) -> web.Response:
+    state = request.app[DISPATCHER].mode
+    return web.json_response({"mode": state.mode, "source": state.source})
+
+
+async def get_delivery_mode(request: web.Request) -> web.Response:
+    _authorise(request)
+    return _current(request)
+
+
+async def put_delivery_mode(request: web.Request) -> web.Response:
+    """Set the mode for every replica (they follow within 2 s); `default` clears the override."""
+    _authorise(request)
+    body = await json_body(request, DeliveryModeRequest)
+    changed_by = f"admin-api from {request.remote or 'unknown'}"
+    async with acquire(request.app[STORE].pool, 2.0) as connection:
+        await write_mode_override(
+            connection, None if body.mode == "default" else body.mode, changed_by
+        )
+    await request.app[MODE_WATCHER].refresh()  # this replica: at once
+    return _current(request)
