@@ -41,6 +41,9 @@ class Stack:
             "PUSHER_SCHEME": "http",
             "PORT": str(port),
             "LOG_LEVEL": "WARNING",
+            # the load generator is not a person: no per-user send limit
+            "SEND_RATE_PER_SECOND": "1000000",
+            "SEND_RATE_BURST": "1000000",
             **extra,
         }
 

@@ -26,6 +26,7 @@ from .delivery.relay import Relay
 from .delivery.retry import RetryPolicy
 from .http.auth import TokenVerifier
 from .http.middlewares import error_middleware
+from .http.ratelimit import SendRateLimiter
 from .http.routes import add_routes
 from .keys import (
     DISPATCHER,
@@ -34,6 +35,7 @@ from .keys import (
     OUTBOX,
     PUSHER,
     RELAY,
+    SEND_LIMITER,
     SETTINGS,
     STORE,
     TOKENS,
@@ -67,6 +69,9 @@ def create_app(
     app[METRICS] = metrics
     app[TRACER] = (tracer_provider or trace.NoOpTracerProvider()).get_tracer("service.delivery")
     app[TOKENS] = TokenVerifier(settings.auth_jwt_secret)
+    app[SEND_LIMITER] = SendRateLimiter(
+        rate_per_second=settings.send_rate_per_second, burst=settings.send_rate_burst
+    )
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_pusher)
     calls = settings.delivery.max_concurrent_calls

@@ -5,6 +5,7 @@ The docstring of each class is its default human message.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 
@@ -17,6 +18,7 @@ class ServiceError(Exception):
     def __init__(self, message: str | None = None, *, details: Any = None) -> None:
         self.message = message or (self.__doc__ or self.code).strip()
         self.details = details
+        self.headers: dict[str, str] = {}
         super().__init__(self.message)
 
 
@@ -74,6 +76,18 @@ class ValidationFailed(ServiceError):
 
     status = 422
     code = "validation_failed"
+
+
+class RateLimited(ServiceError):
+    """Too many messages; slow down."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        seconds = max(1, math.ceil(retry_after_seconds))
+        super().__init__(f"Too many messages; retry in {seconds} s.")
+        self.headers["Retry-After"] = str(seconds)
 
 
 class DatabaseUnavailable(ServiceError):

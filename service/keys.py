@@ -10,6 +10,7 @@ from .delivery.mode_watch import DeliveryModeWatcher
 from .delivery.pusher_client import PusherClient
 from .delivery.relay import Relay
 from .http.auth import TokenVerifier
+from .http.ratelimit import SendRateLimiter
 from .settings import Settings
 from .store.messages import MessageStore
 from .store.outbox import Outbox
@@ -18,6 +19,7 @@ from .telemetry.metrics import Metrics
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 TOKENS = web.AppKey("tokens", TokenVerifier)
+SEND_LIMITER = web.AppKey("send_limiter", SendRateLimiter)
 STORE = web.AppKey("store", MessageStore)
 OUTBOX = web.AppKey("outbox", Outbox)
 PUSHER = web.AppKey("pusher", PusherClient)

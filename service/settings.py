@@ -126,6 +126,9 @@ class Settings:
     #: how long shutdown waits for Pusher calls in flight before cancelling them
     shutdown_deadline_seconds: float = 10.0
     max_body_bytes: int = 64 * 1024
+    #: per-user send rate limit (per replica): sustained rate and burst
+    send_rate_per_second: float = 10.0
+    send_rate_burst: int = 30
 
     def secret_values(self) -> list[str]:
         """Every secret's value, for scrubbers that must never let one out."""
@@ -153,6 +156,8 @@ class Settings:
             delivery=DeliverySettings.from_env(env),
             sentry_dsn=Secret(env["SENTRY_DSN"]) if env.get("SENTRY_DSN") else None,
             shutdown_deadline_seconds=_float(env, "SHUTDOWN_DEADLINE_SECONDS", 10.0),
+            send_rate_per_second=_float(env, "SEND_RATE_PER_SECOND", 10.0),
+            send_rate_burst=_int(env, "SEND_RATE_BURST", 30),
         )
 
 

@@ -115,7 +115,7 @@ def make_settings(database_url: str, sandbox: Sandbox) -> Callable[..., Settings
             auth_jwt_secret=Secret(JWT_SECRET),
             admin_token=Secret("test-admin-token"),
             pusher=pusher or sandbox.pusher_settings(),
-            **overrides,
+            **{"send_rate_per_second": 1e6, "send_rate_burst": 1_000_000, **overrides},
         )
 
     return make

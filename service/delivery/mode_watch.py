@@ -78,15 +78,23 @@ class DeliveryModeWatcher:
                     log.warning("delivery mode watcher: database unavailable, will retry")
         finally:
             if listener is not None and not listener.is_closed():
-                await listener.close()
+                listener.terminate()  # at shutdown: no need for a polite goodbye
 
     async def _listen(self) -> asyncpg.Connection | None:
         try:
             with database_errors_translated():
                 connection = await asyncpg.connect(self._database_url, timeout=2.0)
-                await connection.add_listener(DELIVERY_MODE_CHANNEL, self._notified)
         except DatabaseUnavailable:
             return None  # polling carries on; the next round tries again
+        try:
+            with database_errors_translated():
+                await connection.add_listener(DELIVERY_MODE_CHANNEL, self._notified)
+        except DatabaseUnavailable:
+            connection.terminate()
+            return None
+        except BaseException:  # cancelled at shutdown: do not leave it open
+            connection.terminate()
+            raise
         return connection
 
     def _notified(self, *_: object) -> None:

@@ -269,7 +269,7 @@ class DeliveryPipeline:
         exhausted = [d for d in batch if self._policy.exhausted(d.attempts + 1)]
         if retry:
             delays = [self._policy.delay(d.attempts + 1) for d in retry]
-            _log_failure([d.message_id for d in retry], error, f"retry in ≤{max(delays):.1f}s")
+            _log_failure([d.message_id for d in retry], error, f"retry in ≤{max(delays):.2f}s")
             await self._release(retry, delays, str(error), count_attempt=True)
         if exhausted:
             reason = f"gave up after {self._policy.max_attempts} attempts: {error}"

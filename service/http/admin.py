@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
 
 from ..errors import NotFound
 from ..keys import DISPATCHER, MODE_WATCHER, SETTINGS, STORE
@@ -13,14 +10,7 @@ from ..store.operations import write_mode_override
 from ..store.pool import acquire
 from .auth import check_admin_token
 from .bodies import json_body
-
-
-class DeliveryModeRequest(BaseModel):
-    """Body of PUT /admin/delivery-mode."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mode: Literal["async", "sync", "default"]
+from .schemas import DeliveryModeRequest
 
 
 def _authorise(request: web.Request) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from ..errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
+from ..errors import BadRequest, MalformedJSON, UnsupportedMediaType, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -28,13 +29,16 @@ async def json_body(request: web.Request, model: type[M]) -> M:
 
 
 async def form_or_json_body(request: web.Request, model: type[M]) -> M:
-    """pusher-js posts its auth request as a form; other clients may send JSON."""
+    """pusher-js posts its auth request as a urlencoded form; other clients may send JSON."""
     if request.content_type == "application/json":
         return await json_body(request, model)
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
-        return validated(model, {key: value for key, value in form.items()})
-    raise UnsupportedMediaType("The request body must be a form or JSON.")
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("The request body must be a urlencoded form or JSON.")
+    try:
+        form = parse_qs((await request.read()).decode("utf-8"), strict_parsing=False)
+    except UnicodeDecodeError:
+        raise BadRequest("The form is not valid UTF-8.") from None
+    return validated(model, {key: values[-1] for key, values in form.items()})
 
 
 def validated(model: type[M], data: Any) -> M:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from ..delivery.events import MAX_EVENT_DATA_BYTES, PusherEvent, data_size
-from ..errors import Forbidden, NotFound, PayloadTooLarge, ValidationFailed
-from ..keys import DISPATCHER, METRICS, STORE, TOKENS
+from ..errors import Forbidden, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
+from ..keys import DISPATCHER, METRICS, SEND_LIMITER, STORE, TOKENS
 from ..store.messages import Message
 from ..telemetry.tracing import current_traceparent, exemplar
 from .bodies import json_body, query_params
@@ -21,6 +21,10 @@ _WIDEST_ID = 2**63 - 1
 async def send_message(request: web.Request) -> web.Response:
     """Store first, answer at once; Pusher is triggered by the dispatcher (background or sync)."""
     user_id = request.app[TOKENS].authenticate(request)
+    wait = request.app[SEND_LIMITER].retry_after(user_id)
+    if wait is not None:
+        request.app[METRICS].rate_limited.inc()
+        raise RateLimited(wait)
     body = await json_body(request, SendMessageRequest)
     if body.senderId is not None and str(body.senderId) != str(user_id):
         raise Forbidden("senderId must be the authenticated user.")

@@ -39,7 +39,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ServiceError as exc:
-        return error_response(exc.status, exc.code, exc.message, details=exc.details)
+        return error_response(
+            exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers or None
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -6,7 +6,7 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from ..telemetry.metrics import Metrics
-from . import admin, channels, health, messages
+from . import admin, channels, health, messages, openapi
 
 
 def add_routes(app: web.Application, metrics: Metrics) -> None:
@@ -18,6 +18,7 @@ def add_routes(app: web.Application, metrics: Metrics) -> None:
     app.router.add_post("/api/pusher/auth", channels.pusher_auth)
     app.router.add_get("/admin/delivery-mode", admin.get_delivery_mode)
     app.router.add_put("/admin/delivery-mode", admin.put_delivery_mode)
+    app.router.add_get("/openapi.json", openapi.openapi_json)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     # prometheus-client's own handler: text format, or OpenMetrics when Accept asks for it

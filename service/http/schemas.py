@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
@@ -12,6 +12,13 @@ _MAX_BIGINT = 2**63 - 1
 # Control characters other than tab and newline (C0, DEL, C1) are refused in content.
 _FORBIDDEN_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SOCKET_ID_PATTERN = r"^\d{1,20}\.\d{1,20}$"
+# For the OpenAPI description (the validator below is what enforces it): at least one visible
+# character, none of the refused control characters.
+_CONTENT_PATTERN = (
+    r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*"
+    r"[^\s\u0000-\u001f\u007f-\u009f]"
+    r"[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$"
+)
 
 UserId = Annotated[StrictInt, Field(gt=0, le=_MAX_BIGINT)]
 
@@ -22,7 +29,18 @@ class SendMessageRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     recipientId: UserId
-    content: StrictStr
+    content: Annotated[
+        StrictStr,
+        Field(
+            description="1 to 2000 characters after trimming; no control characters but tab "
+            "and newline",
+            json_schema_extra={
+                "minLength": 1,
+                "maxLength": MAX_CONTENT_CHARS,
+                "pattern": _CONTENT_PATTERN,
+            },
+        ),
+    ]
     clientMessageId: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
     socketId: Annotated[StrictStr, Field(pattern=SOCKET_ID_PATTERN)] | None = None
     #: optional; when present it must be the token's user (the sender is the token's user)
@@ -57,3 +75,81 @@ class PusherAuthRequest(BaseModel):
 
     socket_id: Annotated[StrictStr, Field(pattern=SOCKET_ID_PATTERN)]
     channel_name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+# -- responses: they describe what handlers send (OpenAPI), and tests hold handlers to them --
+
+
+class MessageOut(BaseModel):
+    """The contract's MESSAGE."""
+
+    id: int
+    conversationId: int
+    senderId: int
+    recipientId: int
+    content: str
+    clientMessageId: str | None
+    createdAt: Annotated[
+        str, Field(description="RFC 3339, UTC", examples=["2026-01-02T03:04:05.000006Z"])
+    ]
+
+
+class SendMessageResponse(BaseModel):
+    success: Literal[True]
+    message: MessageOut
+
+
+class HistoryResponse(BaseModel):
+    success: Literal[True]
+    messages: list[MessageOut]
+    nextAfter: int | None = Field(description="pass as `after` for the next page; null at the end")
+
+
+class SuccessResponse(BaseModel):
+    success: Literal[True]
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable, e.g. validation_failed")
+    message: str
+    details: list[FieldError] | None = None
+
+
+class ErrorResponse(BaseModel):
+    success: Literal[False]
+    error: ErrorDetail
+
+
+class NotReadyResponse(ErrorResponse):
+    checks: dict[str, Literal["ok", "failing"]]
+
+
+class PusherAuthResponse(BaseModel):
+    auth: str = Field(description="<key>:<hex HMAC-SHA256 of '<socket_id>:<channel>'>")
+
+
+class DeliveryModeRequest(BaseModel):
+    """Body of PUT /admin/delivery-mode."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["async", "sync", "default"]
+
+
+class DeliveryModeResponse(BaseModel):
+    mode: Literal["async", "sync"]
+    source: Literal["override", "default"]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ok"]
+    checks: dict[str, Literal["ok"]]

@@ -94,6 +94,9 @@ class Metrics:
         self.delivery_mode = Gauge(
             "messages_delivery_mode", "1 for the delivery mode in force", ["mode"], registry=r
         )
+        self.rate_limited = Counter(
+            "messages_rate_limited", "Sends refused by the per-user rate limit", registry=r
+        )
         self.build_info = Gauge("messages_build_info", "Always 1", ["version"], registry=r)
         self._initialise_series()
 
