@@ -5,23 +5,26 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JS_MODULES := tests/js/node_modules/.installed
 
-.PHONY: run test lint typecheck system-deps clean
+.PHONY: run test lint typecheck system-deps test-system-deps dashboards clean
 
 run: system-deps $(INSTALLED)
 	$(BIN)/python -m service dev
 
-test: system-deps $(INSTALLED) $(JS_MODULES) lint typecheck
+test: test-system-deps $(INSTALLED) $(JS_MODULES) lint typecheck
 	$(BIN)/pytest
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service tests bench dashboards
+	$(BIN)/ruff format --check service tests bench dashboards
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
 system-deps:
 	@scripts/install-system-deps.sh
+
+test-system-deps:
+	@scripts/install-system-deps.sh --test
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +35,9 @@ $(INSTALLED): pyproject.toml
 $(JS_MODULES): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+dashboards: $(INSTALLED)
+	$(BIN)/python -m dashboards
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules .pytest_cache .mypy_cache .ruff_cache

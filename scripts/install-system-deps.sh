@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the service's dev mode and test suite need, when missing:
-# PostgreSQL server binaries (initdb, pg_ctl) and node + npm (for the pusher-js tests).
+# PostgreSQL server binaries (initdb, pg_ctl), node + npm (for the pusher-js tests), and
+# Prometheus with promtool and amtool (alert rule tests, the real-Prometheus test).
 # Does nothing when everything is already there; needs root (or sudo) and apt-get otherwise.
 set -euo pipefail
 
@@ -11,6 +12,11 @@ fi
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+if [ "${1:-}" = "--test" ]; then
+  command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
@@ -23,8 +29,11 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 echo "installing system packages: ${missing[*]}"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# Debian's postgresql package starts a cluster of its own; the project runs its own servers.
-if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v service >/dev/null 2>&1; then
-  $sudo service postgresql stop >/dev/null 2>&1 || true
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+  $(printf '%s\n' "${missing[@]}" | sort -u)
+# Debian's packages may start servers of their own; the project runs its own.
+if command -v service >/dev/null 2>&1; then
+  for unit in postgresql prometheus prometheus-alertmanager; do
+    $sudo service "$unit" stop >/dev/null 2>&1 || true
+  done
 fi
