@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -81,6 +82,19 @@ def _migrate(settings: Settings) -> None:
     log.info("migrations up to date", extra={"applied": applied})
 
 
+def event_loop(env: Mapping[str, str]) -> asyncio.AbstractEventLoop:
+    """uvloop when installed (its sockets and scheduling are faster; BENCHMARKS.md says by how
+    much); EVENT_LOOP=asyncio picks the standard loop, to compare."""
+    if env.get("EVENT_LOOP", "uvloop") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def _serve(settings: Settings) -> int:
     import os
 
@@ -98,6 +112,7 @@ def _serve(settings: Settings) -> int:
     # finish, then run the cleanup contexts (which drain background deliveries).
     web.run_app(
         create_app(settings, tracer_provider=tracer_provider),
+        loop=event_loop(os.environ),
         host=settings.host,
         port=settings.port,
         backlog=2048,

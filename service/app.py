@@ -18,6 +18,7 @@ from opentelemetry import trace
 
 from .delivery.breaker import CircuitBreaker, State
 from .delivery.dispatch import Dispatcher
+from .delivery.ledger import DeliveredLedger
 from .delivery.mode import DeliveryModeState
 from .delivery.mode_watch import DeliveryModeWatcher
 from .delivery.pipeline import DeliveryPipeline
@@ -113,8 +114,9 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     breaker = CircuitBreaker(
         failure_threshold=config.circuit_failure_threshold,
         cooldown_seconds=config.circuit_cooldown_seconds,
-        on_change=lambda state: metrics.circuit_open.set(1 if state is State.OPEN else 0),
     )
+    replica = _replica_id()
+    ledger = DeliveredLedger(app[OUTBOX], replica)
     pipeline = DeliveryPipeline(
         client=app[PUSHER],
         outbox=app[OUTBOX],
@@ -127,10 +129,11 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         ),
         metrics=metrics,
         tracer=app[TRACER],
-        replica=_replica_id(),
+        replica=replica,
         capacity=config.queue_capacity,
         max_calls=config.max_concurrent_calls,
         quota_pause_seconds=config.quota_pause_seconds,
+        ledger=ledger,
     )
     mode = DeliveryModeState(settings.delivery_mode)
     metrics.show_delivery_mode(mode.mode)
@@ -152,8 +155,12 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         poll_seconds=config.relay_poll_seconds,
         backlog_refresh_seconds=config.backlog_refresh_seconds,
     )
+    breaker.on_change(lambda state: metrics.circuit_open.set(1 if state is State.OPEN else 0))
+    breaker.on_change(relay.circuit_changed)
+
     loops = [
         asyncio.create_task(relay.run_delivery(), name="relay"),
+        asyncio.create_task(ledger.run(), name="delivered-ledger"),
         asyncio.create_task(watcher.run(), name="delivery-mode-watcher"),
         asyncio.create_task(
             probe_pusher(app[PUSHER], metrics, config.pusher_probe_seconds), name="pusher-probe"

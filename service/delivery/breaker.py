@@ -29,17 +29,20 @@ class CircuitBreaker:
         *,
         failure_threshold: int = 5,
         cooldown_seconds: float = 5.0,
-        on_change: Callable[[State], None] = lambda state: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._threshold = failure_threshold
         self._cooldown = cooldown_seconds
-        self._on_change = on_change
+        self._listeners: list[Callable[[State], None]] = []
         self._clock = clock
         self._state = State.CLOSED
         self._failures = 0
         self._open_until = 0.0
         self._probe_in_flight = False
+
+    def on_change(self, listener: Callable[[State], None]) -> None:
+        """Call `listener` with every new state (metrics, the relay)."""
+        self._listeners.append(listener)
 
     @property
     def state(self) -> State:
@@ -86,4 +89,5 @@ class CircuitBreaker:
             extra={"circuit": state.value, "failures": self._failures},
         )
         self._state = state
-        self._on_change(state)
+        for listener in self._listeners:
+            listener(state)

@@ -28,6 +28,7 @@ from ..telemetry.metrics import Metrics
 from ..telemetry.tracing import exemplar, span_context_of
 from .breaker import CircuitBreaker, State
 from .events import PusherEvent
+from .ledger import DeliveredLedger
 from .pusher_client import MAX_BATCH_EVENTS, PusherClient, PusherError
 from .retry import RetryPolicy, Verdict, classify
 
@@ -91,6 +92,7 @@ class DeliveryPipeline:
         capacity: int,
         max_calls: int,
         quota_pause_seconds: float,
+        ledger: DeliveredLedger,
     ) -> None:
         self._client = client
         self._outbox = outbox
@@ -103,6 +105,7 @@ class DeliveryPipeline:
         self._capacity = capacity
         self._max_calls = max_calls
         self._quota_pause = quota_pause_seconds
+        self._ledger = ledger
         self._pending: deque[Delivery] = deque()
         self._reserved = 0
         self._busy_conversations: set[int] = set()
@@ -234,7 +237,7 @@ class DeliveryPipeline:
         for delivery in batch:
             latency = max(0.0, accepted - delivery.committed_at.timestamp())
             acknowledged.observe(latency, exemplar())
-        await self._record(self._outbox.mark_delivered([d.message_id for d in batch], self.replica))
+        self._ledger.record([d.message_id for d in batch])
         return "success"
 
     def _observe_call(self, outcome: str, started: float) -> None:
@@ -325,6 +328,7 @@ class DeliveryPipeline:
         if queued:
             await self._record(self._outbox.release_claims(self.replica, queued))
         await self._scheduler.wait_and_close(deadline)
+        await self._ledger.flush()  # before releasing: what Pusher accepted must not go again
         await self._record(self._outbox.release_claims_of(self.replica))
 
 

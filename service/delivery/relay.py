@@ -42,6 +42,13 @@ class Relay:
         self._lease = lease_seconds
         self._poll = poll_seconds
         self._backlog_refresh = backlog_refresh_seconds
+        self._expedite = False
+
+    def circuit_changed(self, state: State) -> None:
+        """When the circuit closes, Pusher is back: drain the backlog now, not after each
+        message's backoff or cool-down runs out."""
+        if state is State.CLOSED:
+            self._expedite = True
 
     async def claim_and_submit(self) -> int:
         """One round: claim what is due and fits in memory, hand it to the pipeline."""
@@ -69,6 +76,9 @@ class Relay:
     async def run_delivery(self) -> None:
         """Poll forever; a full round goes again at once, so a backlog drains at full speed."""
         while True:
+            if self._expedite:
+                self._expedite = False
+                await self._guarded(self._outbox.make_pending_due())
             claimed = await self._guarded(self.claim_and_submit())
             if not claimed:
                 await asyncio.sleep(self._poll)

@@ -49,14 +49,29 @@ class SendMessageRequest(BaseModel):
     @field_validator("content")
     @classmethod
     def _normalise_content(cls, value: str) -> str:
-        value = value.strip()
+        value = _storable(value).strip()
         if not value:
             raise ValueError("must not be empty")
         if len(value) > MAX_CONTENT_CHARS:
             raise ValueError(f"must be at most {MAX_CONTENT_CHARS} characters")
-        if _FORBIDDEN_CONTROL.search(value):
-            raise ValueError("must not contain control characters other than tab and newline")
         return value
+
+    @field_validator("clientMessageId")
+    @classmethod
+    def _check_client_message_id(cls, value: str | None) -> str | None:
+        return None if value is None else _storable(value)
+
+
+def _storable(value: str) -> str:
+    """Text PostgreSQL can store and Pusher can carry: valid UTF-8 (no lone surrogates, which
+    JSON's \\u escapes allow) and no control characters other than tab and newline."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no unpaired surrogates)") from None
+    if _FORBIDDEN_CONTROL.search(value):
+        raise ValueError("must not contain control characters other than tab and newline")
+    return value
 
 
 class HistoryQuery(BaseModel):

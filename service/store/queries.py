@@ -23,6 +23,19 @@ _MESSAGE_COLUMNS = (
     "id, conversation_id, sender_id, recipient_id, content, client_message_id, created_at"
 )
 
+#: store one message in the existing conversation of the ordered pair ($1, $2) in a single
+#: round trip (the common case); no row when the conversation does not exist yet or when
+#: (sender, clientMessageId) was already used. $3.. as in INSERT_MESSAGE from $2.
+INSERT_MESSAGE_IN_EXISTING_CONVERSATION = f"""
+INSERT INTO messages (conversation_id, sender_id, recipient_id, content, client_message_id,
+                      sender_socket_id, claimed_by, claimed_until, traceparent)
+SELECT c.id, $3, $4, $5, $6, $7, $8::text,
+       CASE WHEN $8::text IS NULL THEN NULL ELSE now() + make_interval(secs => $9) END, $10
+FROM conversations c WHERE c.user_low = $1 AND c.user_high = $2
+ON CONFLICT (sender_id, client_message_id) DO NOTHING
+RETURNING {_MESSAGE_COLUMNS}
+"""
+
 #: store one message, claimed for delivery by replica $7 for $8 seconds when $7 is not null;
 #: no row when (sender, clientMessageId) was already used
 INSERT_MESSAGE = f"""
@@ -110,6 +123,12 @@ WHERE claimed_by = $1 AND delivered_at IS NULL
 RELEASE_CLAIMS = """
 UPDATE messages SET claimed_by = NULL, claimed_until = NULL
 WHERE claimed_by = $1 AND id = ANY($2::bigint[]) AND delivered_at IS NULL
+"""
+
+#: Pusher is back (the circuit closed): every waiting message is due now, not after its backoff
+MAKE_PENDING_DUE = f"""
+UPDATE messages SET next_attempt_at = now()
+WHERE {_PENDING} AND claimed_by IS NULL AND next_attempt_at > now()
 """
 
 #: how many messages are pending and the age in seconds of the oldest (0 when none)

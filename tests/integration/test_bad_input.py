@@ -142,6 +142,20 @@ CASES = [
     ),
     ("bad socket id", auth(1), _raw({**GOOD, "socketId": "abc"}), 422, "validation_failed"),
     (
+        "NUL in client message id",
+        auth(1),
+        _raw({**GOOD, "clientMessageId": "a\u0000"}),
+        422,
+        "validation_failed",
+    ),
+    (
+        "lone surrogate in content",
+        auth(1),
+        _raw({**GOOD, "content": "a\ud800"}),
+        422,
+        "validation_failed",
+    ),
+    (
         "empty client message id",
         auth(1),
         _raw({**GOOD, "clientMessageId": ""}),

@@ -63,9 +63,8 @@ class Clock:
 
 def test_breaker_opens_after_threshold_then_lets_one_probe_through():
     clock, changes = Clock(), []
-    breaker = CircuitBreaker(
-        failure_threshold=3, cooldown_seconds=5, clock=clock, on_change=changes.append
-    )
+    breaker = CircuitBreaker(failure_threshold=3, cooldown_seconds=5, clock=clock)
+    breaker.on_change(changes.append)
     for _ in range(2):
         assert breaker.allow()
         breaker.record_failure()
@@ -111,7 +110,7 @@ def _pipeline() -> DeliveryPipeline:
     return DeliveryPipeline(
         client=None, outbox=None, scheduler=None, breaker=CircuitBreaker(), policy=RetryPolicy(),
         metrics=Metrics(), tracer=trace.NoOpTracer(), replica="r", capacity=100, max_calls=4,
-        quota_pause_seconds=1,
+        quota_pause_seconds=1, ledger=None,
     )  # fmt: skip
 
 

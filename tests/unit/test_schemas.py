@@ -26,3 +26,12 @@ def test_control_characters_are_refused(bad):
 def test_unknown_fields_are_ignored():
     body = SendMessageRequest.model_validate({"recipientId": 2, "content": "x", "extra": 1})
     assert not hasattr(body, "extra")
+
+
+@pytest.mark.parametrize("field", ["content", "clientMessageId"])
+@pytest.mark.parametrize("bad", ["a\ud8ccb", "a\x00b", "a\x0bb"])
+def test_text_that_cannot_be_stored_is_refused(field, bad):
+    # found by schemathesis: a NUL or a lone surrogate in clientMessageId was a 500
+    body = {"recipientId": 2, "content": "x", field: bad}
+    with pytest.raises(ValidationError):
+        SendMessageRequest.model_validate(body)
