@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JS_MODULES := tests/js/node_modules/.installed
 
-.PHONY: run test lint typecheck system-deps test-system-deps dashboards clean
+.PHONY: run test lint typecheck system-deps test-system-deps dashboards bench clean
 
 run: system-deps $(INSTALLED)
 	$(BIN)/python -m service dev
@@ -35,6 +35,10 @@ $(INSTALLED): pyproject.toml
 $(JS_MODULES): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+bench: system-deps $(INSTALLED)
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench
 
 dashboards: $(INSTALLED)
 	$(BIN)/python -m dashboards

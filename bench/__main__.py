@@ -1,4 +1,10 @@
-"""`python -m bench`: the design document's comparison, sync vs async with a 3 s Pusher."""
+"""`python -m bench`: every benchmark, against real processes, with a summary at the end.
+
+Starts PostgreSQL (fsync on), the sandbox Pusher server and the service as processes; load
+comes from wrk (throughput) or an asyncio client in this process (latency with a 3 s Pusher,
+steady delivery), never from inside the service. Writes bench/results/latest.json, the results
+section of BENCHMARKS.md and bench/results/latency.png.
+"""
 
 from __future__ import annotations
 
@@ -6,83 +12,227 @@ import argparse
 import asyncio
 import os
 import platform
+import tempfile
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.progress import Progress
 
+from . import report
 from .delivery import burst, drain, rss_under_slow_pusher
-from .load import Run, send_load
+from .latency import steady_delivery
+from .load import send_load
 from .stack import service, stack
+from .throughput import p99_under_slow_pusher, service_vs_bare
+from .wrk import write_script
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
-async def document_table(requests: int, concurrency: int, delay: float) -> dict[str, Run]:
-    results: dict[str, Run] = {}
-    async with stack() as s, aiohttp.ClientSession() as control:
-        for mode in ("sync", "async"):
-            async with service(s, DELIVERY_MODE=mode) as base:
-                await send_load(base, requests=20, concurrency=4)  # warm-up: pools, caches
-                await s.sandbox_fault(control, kind="delay", seconds=delay)
-                print(
-                    f"  {mode}: {requests} sends, concurrency {concurrency}, Pusher delay {delay}s",
-                    flush=True,
-                )
-                results[mode] = await send_load(base, requests=requests, concurrency=concurrency)
-                await s.sandbox_fault(control)
+@dataclass(frozen=True)
+class Plan:
+    runs: int = 3
+    wrk_seconds: float = 5.0
+    connections: tuple[int, ...] = (1, 10, 50, 100)
+    doc_requests: int = 60
+    doc_concurrency: int = 10
+    delay: float = 3.0
+    steady_rate: float = 100.0
+    steady_seconds: float = 10.0
+    backlog: int = 10_000
+    rss_seconds: float = 30.0
+
+
+QUICK = Plan(runs=1, wrk_seconds=2.0, connections=(1, 50), doc_requests=20, steady_seconds=3,
+             backlog=1000, rss_seconds=5.0)  # fmt: skip
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, {platform.system()}"
+    )
+
+
+class Runner:
+    def __init__(self, plan: Plan, progress: Progress) -> None:
+        self.plan = plan
+        self.progress = progress
+        steps = (
+            2 * plan.runs + 2 * len(plan.connections) * plan.runs + 2 * plan.runs + plan.runs + 3
+        )
+        self.task = progress.add_task("benchmarks", total=steps)
+
+    async def step(self, label: str, work: Awaitable[T]) -> T:
+        self.progress.update(self.task, description=label)
+        result = await work
+        self.progress.advance(self.task)
+        return result
+
+    async def document_table(self) -> dict[str, Any]:
+        plan, runs = self.plan, {"sync": [], "async": []}
+        errors = {"sync": 0, "async": 0}
+        async with stack() as s, aiohttp.ClientSession() as control:
+            for mode in ("sync", "async"):
+                async with service(s, DELIVERY_MODE=mode) as svc:
+                    await send_load(svc.base, requests=20, concurrency=4)  # warm-up
+                    await s.sandbox_fault(control, kind="delay", seconds=plan.delay)
+                    for n in range(plan.runs):
+                        run = await self.step(
+                            f"document table: {mode} run {n + 1}",
+                            send_load(
+                                svc.base,
+                                requests=plan.doc_requests,
+                                concurrency=plan.doc_concurrency,
+                            ),
+                        )
+                        runs[mode].append(run)
+                        errors[mode] += run.errors
+                    await s.sandbox_fault(control)
+        table: dict[str, Any] = {
+            "delay": plan.delay,
+            "requests": plan.doc_requests,
+            "concurrency": plan.doc_concurrency,
+            "sync_errors": errors["sync"],
+            "async_errors": errors["async"],
+        }
+        for mode, mode_runs in runs.items():
+            table[mode] = {
+                f"p{p}": report.spread([r.percentile(p) for r in mode_runs]) for p in (50, 95, 99)
+            }
+        return table
+
+    async def throughput(self, script: Path) -> list[dict[str, Any]]:
+        rows = []
+        async with stack() as s:
+            for connections in self.plan.connections:
+                pairs = []
+                for n in range(self.plan.runs):
+                    pairs.append(await self.step(
+                        f"throughput: {connections} connections, run {n + 1} (service, then bare)",
+                        service_vs_bare(s, script, connections, self.plan.wrk_seconds),
+                    ))  # fmt: skip
+                    self.progress.advance(self.task)
+                rows.append(_throughput_row(connections, pairs))
+        return rows
+
+    async def slow_pusher(self, script: Path) -> list[dict[str, Any]]:
+        rows = []
+        async with stack() as s:
+            for delay in (0.0, self.plan.delay):
+                results = [
+                    await self.step(
+                        f"send latency with a {delay:.0f} s Pusher, run {n + 1}",
+                        p99_under_slow_pusher(s, script, delay, 50, self.plan.wrk_seconds),
+                    )
+                    for n in range(self.plan.runs)
+                ]
+                rows.append({"delay": delay, "connections": 50,
+                             "rps": report.spread([r.throughput for r in results]),
+                             "p50": report.spread([r.p50_ms for r in results]),
+                             "p99": report.spread([r.p99_ms for r in results])})  # fmt: skip
+        return rows
+
+    async def delivery_latency(self) -> dict[str, Any]:
+        plan, runs = self.plan, []
+        for n in range(plan.runs):
+            async with stack() as s:
+                runs.append(await self.step(
+                    f"delivery latency, run {n + 1}",
+                    steady_delivery(s, rate=plan.steady_rate, seconds=plan.steady_seconds),
+                ))  # fmt: skip
+        return {
+            "rate": plan.steady_rate, "seconds": plan.steady_seconds,
+            "messages": sum(r.messages for r in runs), "received": sum(r.received for r in runs),
+            "ack_p50": report.spread([report.percentile(r.ack_ms, 50) for r in runs]),
+            "ack_p99": report.spread([report.percentile(r.ack_ms, 99) for r in runs]),
+            "client_p50": report.spread([report.percentile(r.client_ms, 50) for r in runs]),
+            "client_p99": report.spread([report.percentile(r.client_ms, 99) for r in runs]),
+        }  # fmt: skip
+
+    async def delivery_figures(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        async with stack() as s:
+            b = await self.step("burst of 1,000 sends", burst(s))
+        async with stack() as s:
+            seconds, rate = await self.step(
+                f"drain a {self.plan.backlog:,} backlog", drain(s, self.plan.backlog)
+            )
+        async with stack() as s:
+            rss = await self.step(
+                f"RSS after {self.plan.rss_seconds:.0f} s against a 3 s Pusher",
+                rss_under_slow_pusher(s, seconds=self.plan.rss_seconds),
+            )
+        return (
+            {"messages": b.messages, "calls": b.calls, "connections": b.connections,
+             "seconds": b.seconds_to_deliver},
+            {"backlog": self.plan.backlog, "seconds": seconds, "rate": rate},
+            {**rss, "seconds": self.plan.rss_seconds},
+        )  # fmt: skip
+
+
+def _throughput_row(connections: int, pairs: list[Any]) -> dict[str, Any]:
+    return {
+        "connections": connections,
+        "service_rps": report.spread([mine.throughput for mine, _ in pairs]),
+        "bare_rps": report.spread([bare.throughput for _, bare in pairs]),
+        "ratio": report.spread([mine.throughput / bare.throughput for mine, bare in pairs]),
+        "service_p50": report.spread([mine.p50_ms for mine, _ in pairs]),
+        "service_p99": report.spread([mine.p99_ms for mine, _ in pairs]),
+        "bare_p50": report.spread([bare.p50_ms for _, bare in pairs]),
+        "bare_p99": report.spread([bare.p99_ms for _, bare in pairs]),
+        "errors": sum(m.non2xx + m.socket_errors + b.non2xx + b.socket_errors for m, b in pairs),
+    }
+
+
+async def run(plan: Plan, console: Console) -> dict[str, Any]:
+    script = write_script(Path(tempfile.mkdtemp(prefix="msgsvc-wrk-")) / "send.lua")
+    with Progress(console=console, transient=False) as progress:
+        runner = Runner(plan, progress)
+        results: dict[str, Any] = {
+            "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(),
+            "runs": plan.runs,
+        }
+        results["document_table"] = await runner.document_table()
+        results["throughput"] = await runner.throughput(script)
+        results["slow_pusher"] = await runner.slow_pusher(script)
+        results["delivery_latency"] = await runner.delivery_latency()
+        results["burst"], results["drain"], results["rss"] = await runner.delivery_figures()
     return results
-
-
-def print_table(results: dict[str, Run], delay: float) -> None:
-    sync, fast = results["sync"], results["async"]
-    gain = 100 * (1 - fast.percentile(50) / sync.percentile(50))
-    cpu = platform.processor() or platform.machine()
-    print(f"\nMachine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}")
-    print(f"Pusher (sandbox) delay: {delay:.1f} s per call\n")
-    print("| Metric | Before (sync) | After (async) | Improvement |")
-    print("|--------|---------------|---------------|-------------|")
-    for label, p in (
-        ("Response time p50", 50),
-        ("Response time p95", 95),
-        ("Response time p99", 99),
-    ):
-        print(
-            f"| {label} | {sync.percentile(p):.0f} ms | {fast.percentile(p):.1f} ms | "
-            f"{100 * (1 - fast.percentile(p) / sync.percentile(p)):.1f}% faster |"
-        )
-    print(f"| Errors | {sync.errors} | {fast.errors} | |")
-    print(f"\np50 improvement: {gain:.1f}%")
-
-
-async def delivery_figures() -> None:
-    async with stack() as s:
-        result = await burst(s)
-        print(
-            f"burst of {result.messages}: {result.calls} Pusher calls "
-            f"({result.calls_per_message:.3f} per message), {result.connections} connections, "
-            f"all delivered in {result.seconds_to_deliver:.2f} s"
-        )
-    async with stack() as s:
-        seconds, rate = await drain(s)
-        print(f"backlog of 10,000 after an outage: drained in {seconds:.2f} s ({rate:.0f} msg/s)")
-    async with stack() as s:
-        rss = await rss_under_slow_pusher(s)
-        print(
-            f"30 s of sends against a 3 s Pusher: {rss['sends']:.0f} sends, p99 "
-            f"{rss['send_p99_ms']:.1f} ms, {rss['errors']:.0f} errors; RSS "
-            f"{rss['rss_before_mib']:.1f} MiB before, {rss['rss_after_mib']:.1f} MiB after"
-        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("scenario", nargs="?", default="table", choices=["table", "delivery"])
-    parser.add_argument("--requests", type=int, default=60)
-    parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--delay", type=float, default=3.0)
+    parser.add_argument("--quick", action="store_true", help="one short run of each (a smoke test)")
+    parser.add_argument("--runs", type=int, help="runs per figure (default 3)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave files alone")
     args = parser.parse_args()
-    if args.scenario == "delivery":
-        asyncio.run(delivery_figures())
-        return
-    results = asyncio.run(document_table(args.requests, args.concurrency, args.delay))
-    print_table(results, args.delay)
+    plan = QUICK if args.quick else Plan()
+    if args.runs:
+        plan = Plan(**{**plan.__dict__, "runs": args.runs})
+    console = Console()
+    results = asyncio.run(run(plan, console))
+    section = report.markdown(results)
+    console.print(Markdown(section))
+    if not args.no_write:
+        report.write_json(results, ROOT / "bench" / "results" / "latest.json")
+        report.plot(results["document_table"], ROOT / "bench" / "results" / "latency.png")
+        report.update_benchmarks_md(section, ROOT / "BENCHMARKS.md")
+        console.print("wrote bench/results/latest.json, bench/results/latency.png, BENCHMARKS.md")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+"""The ceiling: a bare aiohttp + asyncpg handler doing only the send's insert, on the same
+database, with no auth, validation, telemetry or delivery. `python -m bench.bare PORT DSN`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+
+import asyncpg
+from aiohttp import web
+
+from service.__main__ import event_loop
+from service.store import queries
+from service.store.pool import keep_session
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+
+
+async def send(request: web.Request) -> web.Response:
+    body = await request.json()
+    sender, recipient = int(body["senderId"]), int(body["recipientId"])
+    low, high = min(sender, recipient), max(sender, recipient)
+    async with request.app[POOL].acquire() as connection:
+        row = await connection.fetchrow(
+            queries.INSERT_MESSAGE_IN_EXISTING_CONVERSATION, low, high, sender, recipient,
+            body["content"], None, None, None, 0.0, None,
+        )  # fmt: skip
+        if row is None:  # the first message of a conversation
+            conversation = await connection.fetchval(queries.CREATE_CONVERSATION, low, high)
+            row = await connection.fetchrow(
+                queries.INSERT_MESSAGE, conversation, sender, recipient, body["content"], None,
+                None, None, 0.0, None,
+            )  # fmt: skip
+    message = dict(row)
+    message["created_at"] = message["created_at"].isoformat()
+    return web.Response(text=json.dumps({"success": True, "message": message}),
+                        content_type="application/json")  # fmt: skip
+
+
+async def pool(app: web.Application) -> AsyncIterator[None]:
+    app[POOL] = await asyncpg.create_pool(sys.argv[2], min_size=2, max_size=10, reset=keep_session)
+    yield
+    await app[POOL].close()
+
+
+def main() -> None:
+    app = web.Application()
+    app.cleanup_ctx.append(pool)
+    app.router.add_post("/api/messages/send", send)
+    # the same event loop and pool settings as the service: the comparison is about the work
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), backlog=2048, access_log=None,
+                print=None, loop=event_loop(os.environ))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
