@@ -1,0 +1,125 @@
+"""Message send — Database: insert latency and throughput, readiness, sends refused for it."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import timeseries
+from grafana_foundation_sdk.builders.dashboard import Dashboard
+
+from . import promql as q
+from . import thresholds as t
+from .layout import Section, build_dashboard
+from .panels import Query, critical, latency_queries, timeseries_panel
+
+UID = "message-send-database"
+TITLE = "Message send — Database"
+
+INSERT = "messages_db_insert_duration_seconds"
+
+
+def dashboard() -> Dashboard:
+    return build_dashboard(
+        uid=UID,
+        title=TITLE,
+        description="PostgreSQL as the service sees it: insert latency and throughput, "
+        "readiness checks and sends refused while the database is unavailable.",
+        sections=[
+            Section("Database", [insert_latency(), inserts(), readiness_by_status()]),
+            Section("Unavailability", [readiness_failures(), sends_refused()]),
+        ],
+    )
+
+
+def insert_latency() -> timeseries.Panel:
+    limit = t.DB_INSERT_P99_SECONDS
+    return timeseries_panel(
+        "Insert latency (p50 / p95 / p99)",
+        unit="s",
+        description="One send's insert, from pool acquire to commit (so a saturated pool "
+        f"shows here). The alert fires when p99 exceeds {limit * 1000:.0f} ms (line).",
+        queries=latency_queries(INSERT),
+        lines=[critical(limit)],
+        width=8,
+    )
+
+
+def inserts() -> timeseries.Panel:
+    return timeseries_panel(
+        "Inserts/s",
+        unit="wps",
+        description="Send transactions committed per second, and the new messages among them "
+        "(a repeated clientMessageId commits but stores nothing new).",
+        queries=[
+            Query(q.sum_by((), q.rate(f"{INSERT}_count")), "send transactions"),
+            Query(q.sum_by((), q.rate("messages_saved_total")), "new messages"),
+        ],
+        width=8,
+    )
+
+
+def readiness_by_status() -> timeseries.Panel:
+    probes = 'route=~"/readyz|/healthz"'
+    return timeseries_panel(
+        "Health checks/s by status",
+        unit="reqps",
+        description="/readyz checks the database within 1 s: 503 means it did not answer "
+        "and the load balancer takes the replica out. /healthz checks nothing (liveness).",
+        queries=[
+            Query(
+                q.sum_by(("route", "status"), q.rate(f"{q.REQUESTS}_count", probes)),
+                "{{route}} {{status}}",
+            )
+        ],
+        width=8,
+    )
+
+
+def readiness_failures() -> timeseries.Panel:
+    failed = q.rate(f"{q.REQUESTS}_count", 'route="/readyz"', 'status="503"')
+    return timeseries_panel(
+        "Readiness 503s/s by instance",
+        unit="reqps",
+        description="Failed readiness checks per replica: that replica cannot reach the "
+        "database within 1 s. All replicas at once points at the database itself.",
+        # every scraped replica reads 0 until its first failure, rather than "No data"
+        queries=[
+            Query(f"{q.sum_by(('instance',), failed)} or {_replicas_at_zero()}", "{{instance}}")
+        ],
+    )
+
+
+def _replicas_at_zero() -> str:
+    return 'sum by (instance) (up{job="message-send-service"}) * 0'
+
+
+def sends_refused() -> timeseries.Panel:
+    refused = q.rate(f"{q.REQUESTS}_count", q.SEND, 'status="503"')
+    return timeseries_panel(
+        "Sends refused with 503/s",
+        unit="reqps",
+        description="POST /api/messages/send answered 503 because the database was "
+        "unavailable; the client should retry with the same clientMessageId.",
+        queries=[Query(q.or_zero(q.sum_by((), refused)), "503")],
+    )
+
+
+def pool_connections() -> timeseries.Panel:
+    """asyncpg pool usage; not on the dashboard until the service exports the metric.
+
+    Enable by adding it to the "Database" section once `messages_db_pool_connections{state=
+    "in_use"|"idle"|"max"}` exists (and to the metric list in tests/unit/test_dashboards.py).
+    """
+    pool = "messages_db_pool_connections"
+    return timeseries_panel(
+        "Connection pool usage by instance",
+        unit="short",
+        description="asyncpg pool connections per replica: in use, idle, and the pool's "
+        "maximum. In use at the maximum means sends queue for a connection (insert latency "
+        "rises with it).",
+        queries=[
+            Query(
+                q.max_by(("instance", "state"), pool + q.selector('state=~"in_use|idle"')),
+                "{{instance}} {{state}}",
+            ),
+            Query(q.max_by(("instance",), pool + q.selector('state="max"')), "{{instance}} max"),
+        ],
+    )
