@@ -181,10 +181,11 @@ async def test_sender_id_in_body_equal_to_token_user_is_accepted(client):
     assert response.status == 200
 
 
-async def test_shutdown_completes_a_delivery_in_flight(client, sandbox):
+async def test_shutdown_completes_a_delivery_in_flight(client, sandbox, db):
     sandbox.state.faults.set(Fault("hold"))
     response = await send(client)
     assert response.status == 200
+    message_id = (await response.json())["message"]["id"]
     await eventually(lambda: sandbox.state.faults.held == 1)
     closing = asyncio.create_task(client.close())  # runs the app's cleanup contexts
     await asyncio.sleep(0.2)
@@ -192,6 +193,11 @@ async def test_shutdown_completes_a_delivery_in_flight(client, sandbox):
     sandbox.state.faults.release()
     await asyncio.wait_for(closing, 5)
     assert len(sandbox.state.events) == 1
+    row = await db.fetchrow(
+        "SELECT delivered_at, claimed_by FROM messages WHERE id = $1", message_id
+    )
+    assert row["delivered_at"] is not None  # recorded before the replica let go of it
+    assert row["claimed_by"] is None
 
 
 async def test_shutdown_gives_up_on_a_delivery_after_the_deadline(make_client, sandbox, caplog):
