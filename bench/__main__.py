@@ -73,7 +73,7 @@ class Runner:
         self.plan = plan
         self.progress = progress
         steps = (
-            2 * plan.runs + 2 * len(plan.connections) * plan.runs + 2 * plan.runs + plan.runs + 3
+            2 * plan.runs + 2 * len(plan.connections) * plan.runs + 3 * plan.runs + plan.runs + 3
         )
         self.task = progress.add_task("benchmarks", total=steps)
 
@@ -132,16 +132,19 @@ class Runner:
 
     async def slow_pusher(self, script: Path) -> list[dict[str, Any]]:
         rows = []
+        variants = [(0.0, "uvloop"), (self.plan.delay, "uvloop"), (0.0, "asyncio")]
         async with stack() as s:
-            for delay in (0.0, self.plan.delay):
+            for delay, loop in variants:
                 results = [
                     await self.step(
-                        f"send latency with a {delay:.0f} s Pusher, run {n + 1}",
-                        p99_under_slow_pusher(s, script, delay, 50, self.plan.wrk_seconds),
+                        f"send latency with a {delay:.0f} s Pusher ({loop}), run {n + 1}",
+                        p99_under_slow_pusher(
+                            s, script, delay, 50, self.plan.wrk_seconds, EVENT_LOOP=loop
+                        ),
                     )
                     for n in range(self.plan.runs)
                 ]
-                rows.append({"delay": delay, "connections": 50,
+                rows.append({"delay": delay, "loop": loop, "connections": 50,
                              "rps": report.spread([r.throughput for r in results]),
                              "p50": report.spread([r.p50_ms for r in results]),
                              "p99": report.spread([r.p99_ms for r in results])})  # fmt: skip
@@ -185,16 +188,24 @@ class Runner:
 
 
 def _throughput_row(connections: int, pairs: list[Any]) -> dict[str, Any]:
+    mine, bare = [m.wrk for m, _ in pairs], [b.wrk for _, b in pairs]
     return {
         "connections": connections,
-        "service_rps": report.spread([mine.throughput for mine, _ in pairs]),
-        "bare_rps": report.spread([bare.throughput for _, bare in pairs]),
-        "ratio": report.spread([mine.throughput / bare.throughput for mine, bare in pairs]),
-        "service_p50": report.spread([mine.p50_ms for mine, _ in pairs]),
-        "service_p99": report.spread([mine.p99_ms for mine, _ in pairs]),
-        "bare_p50": report.spread([bare.p50_ms for _, bare in pairs]),
-        "bare_p99": report.spread([bare.p99_ms for _, bare in pairs]),
-        "errors": sum(m.non2xx + m.socket_errors + b.non2xx + b.socket_errors for m, b in pairs),
+        "service_rps": report.spread([m.throughput for m in mine]),
+        "bare_rps": report.spread([b.throughput for b in bare]),
+        "ratio": report.spread(
+            [m.throughput / b.throughput for m, b in zip(mine, bare, strict=True)]
+        ),
+        "service_p50": report.spread([m.p50_ms for m in mine]),
+        "service_p99": report.spread([m.p99_ms for m in mine]),
+        "bare_p50": report.spread([b.p50_ms for b in bare]),
+        "bare_p99": report.spread([b.p99_ms for b in bare]),
+        "service_cpu_ms": report.spread([m.cpu_ms_per_request for m, _ in pairs]),
+        "bare_cpu_ms": report.spread([b.cpu_ms_per_request for _, b in pairs]),
+        "errors": sum(
+            m.non2xx + m.socket_errors + b.non2xx + b.socket_errors
+            for m, b in zip(mine, bare, strict=True)
+        ),
     }
 
 

@@ -64,15 +64,16 @@ def _throughput(rows: list[dict[str, Any]]) -> list[str]:
         "### Send throughput against a healthy Pusher, next to the bare handler (wrk)",
         "",
         "| connections | service req/s | bare req/s | service / bare | service p50 / p99 | "
-        "bare p50 / p99 |",
-        "|---|---|---|---|---|---|",
+        "bare p50 / p99 | CPU per request, service / bare |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         out.append(
             f"| {row['connections']} | {fmt(row['service_rps'], '', 0)} | "
             f"{fmt(row['bare_rps'], '', 0)} | **{row['ratio']['median']:.0%}** | "
             f"{row['service_p50']['median']:.2f} / {row['service_p99']['median']:.2f} ms | "
-            f"{row['bare_p50']['median']:.2f} / {row['bare_p99']['median']:.2f} ms |"
+            f"{row['bare_p50']['median']:.2f} / {row['bare_p99']['median']:.2f} ms | "
+            f"{row['service_cpu_ms']['median']:.3f} / {row['bare_cpu_ms']['median']:.3f} ms |"
         )
     return [*out, ""]
 
@@ -81,12 +82,13 @@ def _slow_pusher(rows: list[dict[str, Any]]) -> list[str]:
     out = [
         "### Does a slow Pusher move the send latency? (async mode, wrk)",
         "",
-        "| Pusher delay | connections | req/s | p50 | p99 |",
-        "|---|---|---|---|---|",
+        "| Pusher delay | event loop | connections | req/s | p50 | p99 |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
-        out.append(f"| {row['delay']:.0f} s | {row['connections']} | {fmt(row['rps'], '', 0)} | "
-                   f"{fmt(row['p50'], ' ms', 2)} | {fmt(row['p99'], ' ms', 2)} |")  # fmt: skip
+        out.append(f"| {row['delay']:.0f} s | {row['loop']} | {row['connections']} | "
+                   f"{fmt(row['rps'], '', 0)} | {fmt(row['p50'], ' ms', 2)} | "
+                   f"{fmt(row['p99'], ' ms', 2)} |")  # fmt: skip
     return [*out, ""]
 
 

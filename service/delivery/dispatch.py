@@ -38,11 +38,12 @@ class FastPath:
             else None
         )
 
-    async def deliver(self, message: Message, socket_id: str | None) -> None:
-        """Hand the freshly committed message over; in sync mode, wait for Pusher."""
+    async def deliver(self, message: Message, socket_id: str | None, data: str) -> None:
+        """Hand the freshly committed message (and its JSON, the event's data) over; in sync
+        mode, wait for Pusher."""
         if self.claim is None:
             return  # stored unclaimed: the relay picks it up
-        delivery = Delivery.from_request(message, socket_id)
+        delivery = Delivery.from_request(message, socket_id, data)
         if self._sync:
             await self._dispatcher.pipeline.deliver_now(delivery)
         else:

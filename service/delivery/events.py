@@ -36,10 +36,13 @@ class PusherEvent:
     socket_id: str | None = None
 
     @classmethod
-    def for_message(cls, message: Message, socket_id: str | None = None) -> PusherEvent:
+    def for_message(
+        cls, message: Message, socket_id: str | None = None, data: str | None = None
+    ) -> PusherEvent:
+        """`data` is the message's JSON when the caller already has it (the send response)."""
         return cls(
             channel=channel_for(message.conversation_id),
             name=EVENT_NAME,
-            data=encode_data(message.to_json()),
+            data=data if data is not None else encode_data(message.to_json()),
             socket_id=socket_id,
         )

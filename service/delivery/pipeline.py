@@ -9,6 +9,7 @@ runs out, or is released, and the relay delivers it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -55,21 +56,22 @@ class Delivery:
         socket_id: str | None,
         attempts: int = 0,
         origin: trace.SpanContext | None = None,
+        data: str | None = None,
     ) -> Delivery:
         return cls(
             message.id,
             message.conversation_id,
-            PusherEvent.for_message(message, socket_id),
+            PusherEvent.for_message(message, socket_id, data),
             message.created_at,
             attempts,
             origin,
         )
 
     @classmethod
-    def from_request(cls, message: Message, socket_id: str | None) -> Delivery:
+    def from_request(cls, message: Message, socket_id: str | None, data: str) -> Delivery:
         """Made in the send request, whose span becomes the delivery's link."""
         origin = trace.get_current_span().get_span_context()
-        return cls.of(message, socket_id, origin=origin if origin.is_valid else None)
+        return cls.of(message, socket_id, origin=origin if origin.is_valid else None, data=data)
 
     @classmethod
     def claimed(cls, pending: PendingDelivery) -> Delivery:
@@ -111,6 +113,8 @@ class DeliveryPipeline:
         self._busy_conversations: set[int] = set()
         self._flushers = 0
         self._closing = False
+        self._rounds = 2 * max_calls * MAX_BATCH_EVENTS
+        self._hungry = asyncio.Event()
         metrics.background_jobs.labels("active").set_function(lambda: self._flushers)
         metrics.background_jobs.labels("pending").set_function(lambda: len(self._pending))
 
@@ -123,8 +127,16 @@ class DeliveryPipeline:
         """How many more events the relay should hand over now: about two rounds of calls.
         Claiming more than that would only park rows here that other replicas could be
         delivering, so replicas share a backlog in proportion to their delivery speed."""
-        rounds = 2 * self._max_calls * MAX_BATCH_EVENTS
-        return max(0, min(self.room(), rounds - len(self._pending)))
+        return max(0, min(self.room(), self._rounds - len(self._pending)))
+
+    async def wait_for_appetite(self, timeout: float) -> None:
+        """Until the queue has drained to half of `appetite`'s mark (or `timeout`)."""
+        self._hungry.clear()
+        if len(self._pending) < self._rounds // 2:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._hungry.wait()
 
     def reserve(self) -> bool:
         """Hold a place for one event, before its message is stored; False when the queue is
@@ -151,7 +163,15 @@ class DeliveryPipeline:
     # -- flushing ----------------------------------------------------------------------------
 
     async def _start_flushers(self) -> None:
-        while self._pending and self._flushers < self._max_calls and not self._closing:
+        """One call at a time while it keeps up; another only when more than a full batch per
+        running call is waiting. Events that arrive during a call wait for the next one, so
+        batches fill by themselves under load and nobody waits when it is quiet."""
+        while (
+            self._pending
+            and self._flushers < self._max_calls
+            and not self._closing
+            and len(self._pending) > self._flushers * MAX_BATCH_EVENTS
+        ):
             self._flushers += 1
             await self._scheduler.spawn(self._flush(), name="pusher-flush")
 
@@ -179,6 +199,8 @@ class DeliveryPipeline:
             else:
                 batch.append(delivery)
         self._pending.extendleft(reversed(skipped))
+        if len(self._pending) < self._rounds // 2:
+            self._hungry.set()
         return batch
 
     async def _deliver(self, batch: list[Delivery]) -> None:

@@ -80,10 +80,11 @@ class Relay:
                 self._expedite = False
                 await self._guarded(self._outbox.make_pending_due())
             claimed = await self._guarded(self.claim_and_submit())
-            if not claimed:
-                await asyncio.sleep(self._poll)
+            if claimed:
+                # a backlog: claim again as soon as the queue has room, not a poll later
+                await self._pipeline.wait_for_appetite(timeout=self._poll)
             else:
-                await asyncio.sleep(0)
+                await asyncio.sleep(self._poll)
 
     async def run_lease_renewal(self) -> None:
         """Renew this replica's claims at a third of the lease: they only run out if it dies."""

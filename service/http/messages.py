@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from ..delivery.events import MAX_EVENT_DATA_BYTES, PusherEvent, data_size
+from ..delivery.events import MAX_EVENT_DATA_BYTES, PusherEvent, data_size, encode_data
 from ..errors import Forbidden, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
 from ..keys import DISPATCHER, METRICS, SEND_LIMITER, STORE, TOKENS
 from ..store.messages import Message
@@ -47,10 +47,14 @@ async def send_message(request: web.Request) -> web.Response:
             traceparent=current_traceparent(),
         )
         metrics.db_insert_duration.observe(time.perf_counter() - started, exemplar())
+        # one encoding serves both the Pusher event and the response
+        message_json = encode_data(stored.message.to_json())
         if stored.created:  # a repeated clientMessageId triggers nothing new
             metrics.messages_saved.inc()
-            await delivery.deliver(stored.message, body.socketId)
-    return web.json_response({"success": True, "message": stored.message.to_json()})
+            await delivery.deliver(stored.message, body.socketId, message_json)
+    return web.Response(
+        text=f'{{"success":true,"message":{message_json}}}', content_type="application/json"
+    )
 
 
 async def conversation_messages(request: web.Request) -> web.Response:

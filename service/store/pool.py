@@ -67,7 +67,13 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
 
 @asynccontextmanager
 async def acquire(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[Connection]:
-    """A connection within `timeout`, with driver errors translated for the whole block."""
+    """A connection within `timeout`, with driver errors translated for the whole block.
+    asyncio.timeout rather than acquire(timeout=…), whose wait_for/shield machinery was 10 %
+    of a send's samples when profiled."""
     with database_errors_translated():
-        async with pool.acquire(timeout=timeout) as connection:
+        async with asyncio.timeout(timeout):
+            connection = await pool.acquire()
+        try:
             yield connection
+        finally:
+            await pool.release(connection)
