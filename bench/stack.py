@@ -18,6 +18,7 @@ import asyncpg
 
 from service.devtools.postgres import LocalPostgres, free_port
 from service.sandbox import SandboxConfig
+from service.store.migrate import migrate
 
 JWT_SECRET = "bench-jwt-secret-long-enough-for-hs256-signing"
 
@@ -27,6 +28,8 @@ class Stack:
     database_url: str
     sandbox_url: str
     sandbox: SandboxConfig
+    #: same server, its own database: the ceiling's rows are nobody's deliveries
+    bare_database_url: str
 
     def service_env(self, port: int, **extra: str) -> dict[str, str]:
         return {
@@ -108,10 +111,15 @@ async def stack() -> AsyncIterator[Stack]:
     try:
         connection = await asyncpg.connect(postgres.url)
         await connection.execute('CREATE DATABASE "bench"')
+        # the bare handler's rows would be pending deliveries to the service's relay: apart
+        await connection.execute('CREATE DATABASE "bench_bare"')
         await connection.close()
+        await migrate(postgres.url_for("bench_bare"))
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
         await _wait_http(f"{sandbox_url}/_sandbox/events")
-        yield Stack(postgres.url_for("bench"), sandbox_url, SandboxConfig())
+        yield Stack(
+            postgres.url_for("bench"), sandbox_url, SandboxConfig(), postgres.url_for("bench_bare")
+        )
     finally:
         sandbox.terminate()
         await sandbox.wait()

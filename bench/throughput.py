@@ -42,7 +42,7 @@ class Measured:
 async def bare_handler(stack: Stack) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.bare", str(port), stack.database_url,
+        sys.executable, "-m", "bench.bare", str(port), stack.bare_database_url,
         cwd=ROOT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
