@@ -8,7 +8,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import aiojobs
@@ -107,17 +107,44 @@ async def _pusher(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _delivery(app: web.Application) -> AsyncIterator[None]:
-    settings, metrics = app[SETTINGS], app[METRICS]
-    config = settings.delivery
-    scheduler = aiojobs.aiohttp.get_scheduler_from_app(app)
-    assert scheduler is not None, "aiojobs.aiohttp.setup() runs before this context"
+    """The delivery machinery of this replica and the loops that keep it going; on the way
+    out the loops stop first, then the pipeline drains and hands back what it holds."""
+    settings, metrics, config = app[SETTINGS], app[METRICS], app[SETTINGS].delivery
     breaker = CircuitBreaker(
         failure_threshold=config.circuit_failure_threshold,
         cooldown_seconds=config.circuit_cooldown_seconds,
     )
     replica = _replica_id()
     ledger = DeliveredLedger(app[OUTBOX], replica)
-    pipeline = DeliveryPipeline(
+    pipeline = _pipeline(app, breaker, ledger, replica)
+    app[MODE_WATCHER] = watcher = _mode_watcher(app)
+    await watcher.refresh()  # the shared override applies from the first request
+    app[DISPATCHER] = Dispatcher(
+        pipeline=pipeline, mode=watcher.state, lease_seconds=config.lease_seconds
+    )
+    app[RELAY] = relay = _relay(app, pipeline, breaker)
+    breaker.on_change(lambda state: metrics.circuit_open.set(1 if state is State.OPEN else 0))
+    breaker.on_change(relay.circuit_changed)
+    async with _running(
+        relay.run_delivery(),
+        ledger.run(),
+        watcher.run(),
+        probe_pusher(app[PUSHER], metrics, config.pusher_probe_seconds),
+        relay.run_lease_renewal(),
+        relay.run_backlog_gauges(),
+    ):
+        log.info("delivery started", extra={"replica": replica, "mode": watcher.state.mode})
+        yield
+    await pipeline.close(settings.shutdown_deadline_seconds)
+
+
+def _pipeline(
+    app: web.Application, breaker: CircuitBreaker, ledger: DeliveredLedger, replica: str
+) -> DeliveryPipeline:
+    config = app[SETTINGS].delivery
+    scheduler = aiojobs.aiohttp.get_scheduler_from_app(app)
+    assert scheduler is not None, "aiojobs.aiohttp.setup() runs before this context"
+    return DeliveryPipeline(
         client=app[PUSHER],
         outbox=app[OUTBOX],
         scheduler=scheduler,
@@ -127,7 +154,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
             cap_seconds=config.retry_cap_seconds,
             max_attempts=config.max_attempts,
         ),
-        metrics=metrics,
+        metrics=app[METRICS],
         tracer=app[TRACER],
         replica=replica,
         capacity=config.queue_capacity,
@@ -135,47 +162,46 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         quota_pause_seconds=config.quota_pause_seconds,
         ledger=ledger,
     )
+
+
+def _mode_watcher(app: web.Application) -> DeliveryModeWatcher:
+    settings = app[SETTINGS]
     mode = DeliveryModeState(settings.delivery_mode)
-    metrics.show_delivery_mode(mode.mode)
-    app[MODE_WATCHER] = watcher = DeliveryModeWatcher(
+    app[METRICS].show_delivery_mode(mode.mode)
+    return DeliveryModeWatcher(
         database_url=settings.database_url.reveal(),
         pool=app[STORE].pool,
         state=mode,
-        metrics=metrics,
+        metrics=app[METRICS],
         poll_seconds=settings.delivery_mode_poll_seconds,
     )
-    await watcher.refresh()  # the shared override applies from the first request
-    app[DISPATCHER] = Dispatcher(pipeline=pipeline, mode=mode, lease_seconds=config.lease_seconds)
-    app[RELAY] = relay = Relay(
+
+
+def _relay(app: web.Application, pipeline: DeliveryPipeline, breaker: CircuitBreaker) -> Relay:
+    config = app[SETTINGS].delivery
+    return Relay(
         pipeline=pipeline,
         outbox=app[OUTBOX],
         breaker=breaker,
-        metrics=metrics,
+        metrics=app[METRICS],
         lease_seconds=config.lease_seconds,
         poll_seconds=config.relay_poll_seconds,
         backlog_refresh_seconds=config.backlog_refresh_seconds,
     )
-    breaker.on_change(lambda state: metrics.circuit_open.set(1 if state is State.OPEN else 0))
-    breaker.on_change(relay.circuit_changed)
 
-    loops = [
-        asyncio.create_task(relay.run_delivery(), name="relay"),
-        asyncio.create_task(ledger.run(), name="delivered-ledger"),
-        asyncio.create_task(watcher.run(), name="delivery-mode-watcher"),
-        asyncio.create_task(
-            probe_pusher(app[PUSHER], metrics, config.pusher_probe_seconds), name="pusher-probe"
-        ),
-        asyncio.create_task(relay.run_lease_renewal(), name="lease-renewal"),
-        asyncio.create_task(relay.run_backlog_gauges(), name="backlog-gauges"),
-    ]
-    log.info("delivery started", extra={"replica": pipeline.replica, "mode": mode.mode})
-    yield
-    for loop in loops:
-        loop.cancel()
-    for loop in loops:
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop
-    await pipeline.close(settings.shutdown_deadline_seconds)
+
+@contextlib.asynccontextmanager
+async def _running(*loops: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Long-lived loops for the lifetime of the block: cancelled and awaited at its end."""
+    tasks = [asyncio.create_task(loop) for loop in loops]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _replica_id() -> str:

@@ -42,6 +42,10 @@ class DeliveryModeWatcher:
         self._poll = poll_seconds
         self._wake = asyncio.Event()
 
+    @property
+    def state(self) -> DeliveryModeState:
+        return self._state
+
     async def refresh(self) -> None:
         """Read the override and apply it; log who changed it and when, if it changed."""
         async with acquire(self._pool, 2.0) as connection:
