@@ -36,8 +36,7 @@ $(JS_MODULES): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-bench: system-deps $(INSTALLED)
-	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+bench: test-system-deps $(INSTALLED)
 	$(BIN)/python -m bench
 
 dashboards: $(INSTALLED)

@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -85,12 +84,8 @@ async def _wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 def _start_postgres() -> LocalPostgres:
-    base = Path(tempfile.mkdtemp(prefix="msgsvc-bench-"))
-    base.chmod(0o755)
-    postgres = LocalPostgres(base / "data", free_port(), durable=True)
-    postgres.initialise()
-    postgres.start()
-    return postgres
+    # fsync on, as in production: the numbers include durable commits
+    return LocalPostgres.started_in_temporary_folder(durable=True, prefix="msgsvc-bench-")
 
 
 @asynccontextmanager

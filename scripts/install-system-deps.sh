@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the service's dev mode and test suite need, when missing:
 # PostgreSQL server binaries (initdb, pg_ctl), node + npm (for the pusher-js tests), and
-# Prometheus with promtool and amtool (alert rule tests, the real-Prometheus test).
+# Prometheus with promtool and amtool (alert rule tests, the real-Prometheus test), and wrk
+# (the benchmark's load generator, which the suite smoke-tests).
 # Does nothing when everything is already there; needs root (or sudo) and apt-get otherwise.
 set -euo pipefail
 
@@ -16,6 +17,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

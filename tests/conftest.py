@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
-from service.devtools.postgres import LocalPostgres, free_port
+from service.devtools.postgres import LocalPostgres
 from service.sandbox import SANDBOX, SandboxConfig, SandboxState, create_sandbox_app
 from service.settings import PusherSettings, Secret, Settings
 from service.store.migrate import migrate
@@ -27,18 +24,11 @@ TEST_DATABASE = "service_test"
 
 
 def new_postgres() -> LocalPostgres:
-    """A fresh cluster in its own folder (the `postgres` user must be able to reach it)."""
-    base = Path(tempfile.mkdtemp(prefix="msgsvc-pg-"))
-    base.chmod(0o755)
-    server = LocalPostgres(base / "data", free_port(), durable=False)
-    server.initialise()
-    server.start()
-    return server
+    return LocalPostgres.started_in_temporary_folder(durable=False, prefix="msgsvc-pg-")
 
 
 def remove_postgres(server: LocalPostgres) -> None:
-    server.stop()
-    shutil.rmtree(server.data_dir.parent, ignore_errors=True)
+    server.remove()
 
 
 async def create_database(server: LocalPostgres, name: str) -> str:

@@ -36,6 +36,24 @@ def assert_error(body: dict[str, Any], code: str) -> None:
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
 
 
+def required_tool(name: str, package: str) -> str:
+    """The path of a command-line tool the test needs: a failure in CI (its install step
+    must provide it), a skip on a developer machine without it."""
+    import os
+    import shutil
+
+    import pytest
+
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(
+                f"{name} is missing in CI: make test installs it (apt-get install {package})"
+            )
+        pytest.skip(f"{name} not installed (apt-get install {package})")
+    return found
+
+
 async def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """GET /metrics, parsed by prometheus-client's own parser: {(sample, labels): value}."""
     from prometheus_client.parser import text_string_to_metric_families

@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,21 @@ class LocalPostgres:
 
     def url_for(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    @classmethod
+    def started_in_temporary_folder(cls, *, durable: bool, prefix: str) -> LocalPostgres:
+        """A fresh cluster in a new temporary folder (which the `postgres` system user can
+        reach), already running; `remove()` stops it and deletes the folder."""
+        base = Path(tempfile.mkdtemp(prefix=prefix))
+        base.chmod(0o755)
+        server = cls(base / "data", free_port(), durable=durable)
+        server.initialise()
+        server.start()
+        return server
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
     def initialise(self) -> None:
         """initdb once; a cluster already there is kept (data survives restarts)."""

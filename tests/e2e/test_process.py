@@ -49,18 +49,21 @@ def test_unusable_configuration_exits_non_zero_with_one_line(
     assert "test-jwt-secret" not in result.stderr and "sandbox-secret" not in result.stderr
 
 
+async def migrate_three_at_once(url: str, sandbox) -> list[int]:
+    """Three `python -m service migrate` started together, as replicas would; exit codes."""
+    env = service_env(url, sandbox)
+    command = (sys.executable, "-m", "service", "migrate")
+    runs = await asyncio.gather(
+        *(asyncio.create_subprocess_exec(*command, env=env) for _ in range(3))
+    )
+    return [await process.wait() for process in runs]
+
+
 async def test_migrate_twice_and_concurrently_changes_nothing(postgres, sandbox):
     from ..conftest import create_database
 
     url = await create_database(postgres, "migrate_twice")  # already migrated once
-    env = service_env(url, sandbox)
-    runs = await asyncio.gather(
-        *(
-            asyncio.create_subprocess_exec(sys.executable, "-m", "service", "migrate", env=env)
-            for _ in range(3)
-        )
-    )
-    assert [await p.wait() for p in runs] == [0, 0, 0]
+    assert await migrate_three_at_once(url, sandbox) == [0, 0, 0]
     connection = await asyncpg.connect(url)
     try:
         versions = await connection.fetch("SELECT version FROM schema_migrations ORDER BY version")
@@ -74,14 +77,7 @@ async def test_concurrent_first_migrations_apply_once(postgres, sandbox):
     await connection.execute('CREATE DATABASE "fresh_replicas"')
     await connection.close()
     url = postgres.url_for("fresh_replicas")
-    env = service_env(url, sandbox)
-    runs = await asyncio.gather(
-        *(
-            asyncio.create_subprocess_exec(sys.executable, "-m", "service", "migrate", env=env)
-            for _ in range(3)
-        )
-    )
-    assert [await p.wait() for p in runs] == [0, 0, 0]
+    assert await migrate_three_at_once(url, sandbox) == [0, 0, 0]
     connection = await asyncpg.connect(url)
     try:
         count = await connection.fetchval("SELECT count(*) FROM schema_migrations")

@@ -4,8 +4,6 @@ every dashboard query and every rule expression is accepted, and the dashboards 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +14,7 @@ import dashboards
 from service.devtools.postgres import free_port
 from service.sandbox import Fault
 
-from ..helpers import auth
+from ..helpers import auth, required_tool
 from .processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -25,14 +23,7 @@ GRAFANA_MACROS = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "15
 
 
 def prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(
-                "prometheus is missing in CI: make test installs it (apt-get install prometheus)"
-            )
-        pytest.skip("prometheus not installed (apt-get install prometheus)")
-    return found
+    return required_tool("prometheus", "prometheus")
 
 
 def as_promql(expr: str) -> str:

@@ -3,9 +3,7 @@ in RUNBOOK.md and covered by a firing and a non-firing promtool test case."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from ..helpers import required_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "alerts"
@@ -24,14 +24,7 @@ ALWAYS_FIRING = {"Watchdog"}
 
 
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(
-                "promtool is missing in CI: make test installs it (apt-get install prometheus)"
-            )
-        pytest.skip("promtool not installed (apt-get install prometheus)")
-    return found
+    return required_tool("promtool", "prometheus")
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:

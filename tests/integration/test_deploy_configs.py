@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import fnmatch
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
+
+from ..helpers import required_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(
-                f"{name} is missing in CI: make test installs it (apt-get install prometheus)"
-            )
-        pytest.skip(f"{name} not installed (apt-get install prometheus prometheus-alertmanager)")
-    return found
+    return required_tool(name, "prometheus-alertmanager" if name == "amtool" else "prometheus")
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,38 @@
+"""`python -m bench --quick` runs from a checkout: every scenario, real processes, wrk."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..helpers import required_tool
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(600)
+async def test_the_benchmark_command_runs_every_scenario():
+    required_tool("wrk", "wrk")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench", "--quick", "--no-write",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "COLUMNS": "200"},  # wide enough for rich's tables
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    text = output.decode()
+    assert process.returncode == 0, text[-3000:]
+    for heading in (
+        "The design document's table",
+        "Send throughput against a healthy Pusher",
+        "Does a slow Pusher move the send latency?",
+        "from commit to",
+        "Burst of 1,000 sends",
+        "drained in",
+    ):
+        assert heading in text, f"missing {heading!r}:\n{text[-3000:]}"
+    assert "faster" in text and "Errors" in text
