@@ -38,7 +38,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.messages_saved = Counter("messages_saved", "Messages stored", registry=r)
+        self.messages_saved = Counter("messages_saved_total", "Messages stored", registry=r)
         self.db_insert_duration = Histogram(
             "messages_db_insert_duration_seconds",
             "The insert of one send, from pool acquire to commit",
@@ -46,7 +46,7 @@ class Metrics:
             registry=r,
         )
         self.pusher_requests = Counter(
-            "messages_pusher_requests",
+            "messages_pusher_requests_total",
             "HTTP calls to Pusher (a batch call counts once)",
             ["outcome"],
             registry=r,
@@ -58,7 +58,7 @@ class Metrics:
             registry=r,
         )
         self.pusher_retries = Counter(
-            "messages_pusher_retries", "Calls repeated after a failure", registry=r
+            "messages_pusher_retries_total", "Calls repeated after a failure", registry=r
         )
         self.delivery_latency = Histogram(
             "messages_delivery_latency_seconds",
@@ -79,7 +79,7 @@ class Metrics:
             registry=r,
         )
         self.dead_lettered = Counter(
-            "messages_dead_lettered",
+            "messages_dead_lettered_total",
             "Events given up on (permanent rejection or attempts exhausted)",
             registry=r,
         )
@@ -95,7 +95,7 @@ class Metrics:
             "messages_delivery_mode", "1 for the delivery mode in force", ["mode"], registry=r
         )
         self.rate_limited = Counter(
-            "messages_rate_limited", "Sends refused by the per-user rate limit", registry=r
+            "messages_rate_limited_total", "Sends refused by the per-user rate limit", registry=r
         )
         self.build_info = Gauge("messages_build_info", "Always 1", ["version"], registry=r)
         self._initialise_series()
