@@ -229,9 +229,14 @@ async def test_log_lines_carry_the_trace_id(traced, sandbox):
         json.loads(x) for x in stream.getvalue().splitlines() if "Pusher trigger failed" in x
     )
     assert line["level"] == "warning" and line["message_id"] == message_id
-    failed = [
-        s
-        for s in exporter.get_finished_spans()
-        if s.name == "pusher send" and s.attributes["delivery.outcome"] == "error"
-    ]
-    assert line["trace_id"] == format(failed[0].context.trace_id, "032x")
+
+    def failed_spans():
+        return [
+            s
+            for s in exporter.get_finished_spans()
+            if s.name == "pusher send" and s.attributes["delivery.outcome"] == "error"
+        ]
+
+    # the line is written inside the span, which ends a moment later (after the retry is recorded)
+    await eventually(lambda: bool(failed_spans()))
+    assert line["trace_id"] == format(failed_spans()[0].context.trace_id, "032x")
