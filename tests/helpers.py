@@ -36,6 +36,22 @@ def assert_error(body: dict[str, Any], code: str) -> None:
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
 
 
+async def run_cli(database_url: str, *args: str) -> str:
+    """`python -m service ARGS` with only DATABASE_URL set, as on-call runs it; its stdout."""
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", *args,
+        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    assert process.returncode == 0, (
+        f"python -m service {' '.join(args)} exited {process.returncode}"
+    )
+    return output.decode()
+
+
 def required_tool(name: str, package: str) -> str:
     """The path of a command-line tool the test needs: a failure in CI (its install step
     must provide it), a skip on a developer machine without it."""

@@ -11,12 +11,11 @@ import aiohttp
 import asyncpg
 import pytest
 
-from service.devtools.postgres import free_port
 from service.sandbox import Fault
 from service.store.migrate import available_migrations
 
-from ..helpers import JWT_SECRET, auth, eventually
-from .processes import service_env
+from ..helpers import JWT_SECRET, eventually
+from .processes import ServiceProcess, service_env
 
 pytestmark = pytest.mark.e2e
 
@@ -87,42 +86,19 @@ async def test_concurrent_first_migrations_apply_once(postgres, sandbox):
 
 
 async def test_serve_answers_and_exits_zero_on_sigterm_after_delivering(database_url, sandbox, db):
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "service",
-        "serve",
-        env=service_env(database_url, sandbox, PORT=str(port)),
-        stderr=asyncio.subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
+    service = await ServiceProcess(database_url, sandbox).start()
     try:
+        sandbox.state.faults.set(Fault("hold"))
         async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(f"{base}/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
-            sandbox.state.faults.set(Fault("hold"))
-            async with session.post(
-                f"{base}/api/messages/send",
-                json={"recipientId": 2, "content": "bye"},
-                headers=auth(1),
-            ) as r:
-                assert r.status == 200
+            await service.send(session, 1, 2, "bye")
         await eventually(lambda: sandbox.state.faults.held == 1)
-        process.send_signal(signal.SIGTERM)
+        service.signal(signal.SIGTERM)
         await asyncio.sleep(0.3)
-        assert process.returncode is None  # draining the delivery in flight
+        assert service.process is not None and service.process.returncode is None  # draining
         sandbox.state.faults.release()
-        assert await asyncio.wait_for(process.wait(), 15) == 0
+        assert await service.wait(timeout=15) == 0
         assert len(sandbox.state.events) == 1
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    stderr = (await process.stderr.read()).decode()
+        await service.stop()
+    stderr = await service.stderr()
     assert JWT_SECRET not in stderr and "sandbox-secret" not in stderr

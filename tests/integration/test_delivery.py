@@ -12,7 +12,7 @@ import pytest
 from service.sandbox import Fault
 from service.settings import DeliverySettings
 
-from ..helpers import auth, eventually, sample, scrape
+from ..helpers import auth, eventually, run_cli, sample, scrape
 
 FAST = dict(
     relay_poll_seconds=0.05,
@@ -283,18 +283,6 @@ async def test_messages_left_by_a_crashed_replica_are_delivered_after_the_lease(
     await all_delivered(sandbox, [orphan])
 
 
-async def _cli(database_url: str, *args: str) -> str:
-    import sys
-
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service", *args,
-        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    output, _ = await process.communicate()
-    assert process.returncode == 0
-    return output.decode()
-
-
 async def test_dead_letters_can_be_listed_and_replayed(make_client, sandbox, db, database_url):
     client = await make_client(delivery=delivery())
     sandbox.state.faults.set(Fault("status", status=400, calls=1))
@@ -306,11 +294,11 @@ async def test_dead_letters_can_be_listed_and_replayed(make_client, sandbox, db,
         ):
             break
         await asyncio.sleep(0.02)
-    listing = await _cli(database_url, "dead-letters", "list", "--since", "1h")
+    listing = await run_cli(database_url, "dead-letters", "list", "--since", "1h")
     assert listing.startswith("1 dead-lettered message(s)")
     assert f"id={message['id']}" in listing and "HTTP 400" in listing
     assert "private words" not in listing  # never the content
-    replay = await _cli(database_url, "dead-letters", "replay", "--since", "1h")
+    replay = await run_cli(database_url, "dead-letters", "replay", "--since", "1h")
     assert replay.startswith("1 dead-lettered message(s)")
     await all_delivered(sandbox, [message["id"]])  # the relay took it again
     row = await delivered_row(db, message["id"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from dataclasses import replace
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from service.app import create_app
 from service.sandbox import Fault
 
-from ..helpers import assert_error, auth, sample, scrape
+from ..helpers import assert_error, auth, run_cli, sample, scrape
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 
@@ -82,32 +81,13 @@ async def test_polling_catches_a_change_without_notification(make_client, db):
 
 async def test_cli_sets_and_shows_the_mode_for_running_replicas(make_client, database_url):
     client = await make_client()
-    env = {"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "service",
-        "delivery-mode",
-        "sync",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    output, _ = await process.communicate()
-    assert process.returncode == 0
-    assert output.decode().startswith("mode: sync (source: override, set by cli:")
+    output = await run_cli(database_url, "delivery-mode", "sync")
+    assert output.startswith("mode: sync (source: override, set by cli:")
     await follows(client, "sync")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "service",
-        "delivery-mode",
-        "default",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    output, _ = await process.communicate()
-    assert output.decode().startswith("mode: async (source: default")
+    output = await run_cli(database_url, "delivery-mode", "default")
+    assert output.startswith("mode: async (source: default")
     await follows(client, "async")
+    assert (await run_cli(database_url, "delivery-mode")).startswith("mode: async (source: default")
 
 
 @pytest.mark.parametrize(
