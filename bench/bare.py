@@ -13,6 +13,7 @@ from aiohttp import web
 
 from service.__main__ import event_loop
 from service.store import queries
+from service.store.messages import conversation_of
 from service.store.pool import keep_session
 
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -27,8 +28,8 @@ async def send(request: web.Request) -> web.Response:
             queries.INSERT_MESSAGE_IN_EXISTING_CONVERSATION, low, high, sender, recipient,
             body["content"], None, None, None, 0.0, None,
         )  # fmt: skip
-        if row is None:  # the first message of a conversation
-            conversation = await connection.fetchval(queries.CREATE_CONVERSATION, low, high)
+        if row is None:  # the first message of a conversation (maybe racing another one)
+            conversation = await conversation_of(connection, sender, recipient)
             row = await connection.fetchrow(
                 queries.INSERT_MESSAGE, conversation, sender, recipient, body["content"], None,
                 None, None, 0.0, None,

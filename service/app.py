@@ -159,6 +159,7 @@ def _pipeline(
         replica=replica,
         capacity=config.queue_capacity,
         max_calls=config.max_concurrent_calls,
+        linger_seconds=config.batch_linger_seconds,
         quota_pause_seconds=config.quota_pause_seconds,
         ledger=ledger,
     )

@@ -63,6 +63,9 @@ class DeliverySettings:
     queue_capacity: int = 2000
     #: Pusher calls in flight at once (each carries up to 10 events)
     max_concurrent_calls: int = 8
+    #: while events stream in, how long a call may wait for its batch to fill (never when
+    #: quiet: a lone event goes at once); fewer, fuller calls cost both ends less CPU
+    batch_linger_seconds: float = 0.002
     #: how long a replica owns the messages it claimed; after a crash others take over then
     lease_seconds: float = 30.0
     #: how often the relay looks for messages the fast path did not deliver
@@ -86,6 +89,9 @@ class DeliverySettings:
             queue_capacity=_int(env, "DELIVERY_QUEUE_CAPACITY", defaults.queue_capacity),
             max_concurrent_calls=_int(
                 env, "DELIVERY_MAX_CONCURRENT_CALLS", defaults.max_concurrent_calls
+            ),
+            batch_linger_seconds=_float(
+                env, "DELIVERY_BATCH_LINGER_SECONDS", defaults.batch_linger_seconds
             ),
             lease_seconds=_float(env, "DELIVERY_LEASE_SECONDS", defaults.lease_seconds),
             relay_poll_seconds=_float(env, "RELAY_POLL_SECONDS", defaults.relay_poll_seconds),

@@ -109,7 +109,7 @@ class MessageStore:
             )
             if row is not None:
                 return StoredSend(Message.from_row(row), created=True)
-            conversation_id = await _conversation_id(connection, sender_id, recipient_id)
+            conversation_id = await conversation_of(connection, sender_id, recipient_id)
             row = await connection.fetchrow(queries.INSERT_MESSAGE, conversation_id, *values)
             if row is not None:
                 return StoredSend(Message.from_row(row), created=True)
@@ -149,7 +149,8 @@ class MessageStore:
             await connection.fetchval(queries.PING)
 
 
-async def _conversation_id(connection: Connection, user_a: int, user_b: int) -> int:
+async def conversation_of(connection: Connection, user_a: int, user_b: int) -> int:
+    """The id of the two users' conversation, created when it does not exist yet."""
     low, high = ordered_pair(user_a, user_b)
     # Usually the conversation exists: one indexed read. On a first send, insert; if another
     # first send raced us, DO NOTHING waits for it and the next read (a new snapshot) sees it.

@@ -115,6 +115,28 @@ async def test_each_conversation_keeps_its_order_within_and_across_batches(
     assert max(c.events for c in sandbox.state.trigger_calls) > 1  # and they did travel in batches
 
 
+async def test_under_a_stream_a_call_lingers_until_its_batch_is_full(make_client, sandbox, db):
+    client = await make_client(delivery=delivery(batch_linger_seconds=5.0))
+    sandbox.state.faults.set(Fault("hold"))
+    first = await send(client, content="first")  # a quiet moment: its call goes at once
+    await eventually(lambda: sandbox.state.faults.held == 1)
+    waiting = [(await send(client, content=f"w{n}"))["id"] for n in range(3)]
+    sandbox.state.faults.release()
+    await eventually(lambda: len(sandbox.state.trigger_calls) == 1)
+    # the stream goes on: the three waiting events wait for seven more, not for the linger
+    more = [(await send(client, content=f"m{n}"))["id"] for n in range(7)]
+    await all_delivered(sandbox, [first["id"], *waiting, *more], timeout=4.0)
+    assert [c.events for c in sandbox.state.trigger_calls] == [1, 10]
+
+
+async def test_a_lone_event_never_waits_for_the_linger(make_client, sandbox, db):
+    client = await make_client(delivery=delivery(batch_linger_seconds=30.0))
+    for n in range(3):  # one at a time, each after the previous was delivered
+        message = await send(client, content=f"alone {n}")
+        await all_delivered(sandbox, [message["id"]], timeout=5.0)
+    assert [c.events for c in sandbox.state.trigger_calls] == [1, 1, 1]
+
+
 @pytest.mark.parametrize("status", [413, 400, 401])
 async def test_permanent_rejection_is_dead_lettered_not_retried(
     make_client, sandbox, db, caplog, status

@@ -107,6 +107,17 @@ async def test_exact_counts_after_a_known_sequence_with_pusher_failing(make_clie
     )  # no raw paths
 
 
+async def test_invented_methods_share_one_label_value(client):
+    # the parser knows ~30 methods (WebDAV, RTSP…): they must not each become a series
+    for method in ("PROPFIND", "MKCOL", "LOCK"):
+        response = await client.request(method, "/api/messages/send")
+        assert response.status == 405
+    metrics = await scrape(client)
+    http = "http_server_request_duration_seconds_count"
+    assert sample(metrics, http, method="_OTHER", route="unmatched", status="405") == 3
+    assert not any(("method", "PROPFIND") in labels for (_, labels) in metrics)
+
+
 async def test_pusher_probe_feeds_pusher_up(make_client, sandbox):
     client = await make_client(delivery=QUICK)
     await eventually_async(client, "messages_pusher_up", 1)

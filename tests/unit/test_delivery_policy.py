@@ -110,7 +110,7 @@ def _pipeline() -> DeliveryPipeline:
     return DeliveryPipeline(
         client=None, outbox=None, scheduler=None, breaker=CircuitBreaker(), policy=RetryPolicy(),
         metrics=Metrics(), tracer=trace.NoOpTracer(), replica="r", capacity=100, max_calls=4,
-        quota_pause_seconds=1, ledger=None,
+        linger_seconds=0, quota_pause_seconds=1, ledger=None,
     )  # fmt: skip
 
 
