@@ -29,7 +29,7 @@ from .delivery import burst, drain, rss_under_slow_pusher
 from .latency import steady_delivery
 from .load import send_load
 from .stack import service, stack
-from .throughput import p99_under_slow_pusher, service_vs_bare
+from .throughput import service_vs_bare, traced, under_pusher_delay
 from .wrk import write_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +49,28 @@ class Plan:
     backlog: int = 10_000
     rss_seconds: float = 30.0
 
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the slow-Pusher table: Pusher's delay, the event loop, trace sampling."""
+
+    slow_pusher: bool = False
+    loop: str = "uvloop"
+    #: fraction of traces sampled and exported over OTLP; None: tracing off
+    tracing: float | None = None
+
+    def label(self, delay: float) -> str:
+        traces = "tracing off" if self.tracing is None else f"{self.tracing:.0%} traced"
+        return f"a {delay:.0f} s Pusher, {self.loop}, {traces}"
+
+
+VARIANTS = (
+    Variant(),
+    Variant(slow_pusher=True),
+    Variant(loop="asyncio"),
+    Variant(tracing=0.1),
+    Variant(tracing=1.0),
+)
 
 QUICK = Plan(runs=1, wrk_seconds=2.0, connections=(1, 50), doc_requests=20, steady_seconds=3,
              backlog=1000, rss_seconds=5.0)  # fmt: skip
@@ -73,7 +95,11 @@ class Runner:
         self.plan = plan
         self.progress = progress
         steps = (
-            2 * plan.runs + 2 * len(plan.connections) * plan.runs + 3 * plan.runs + plan.runs + 3
+            2 * plan.runs
+            + 2 * len(plan.connections) * plan.runs
+            + len(VARIANTS) * plan.runs
+            + plan.runs
+            + 3
         )
         self.task = progress.add_task("benchmarks", total=steps)
 
@@ -132,22 +158,33 @@ class Runner:
 
     async def slow_pusher(self, script: Path) -> list[dict[str, Any]]:
         rows = []
-        variants = [(0.0, "uvloop"), (self.plan.delay, "uvloop"), (0.0, "asyncio")]
         async with stack() as s:
-            for delay, loop in variants:
-                results = [
-                    await self.step(
-                        f"send latency with a {delay:.0f} s Pusher ({loop}), run {n + 1}",
-                        p99_under_slow_pusher(
-                            s, script, delay, 50, self.plan.wrk_seconds, EVENT_LOOP=loop
-                        ),
-                    )
-                    for n in range(self.plan.runs)
-                ]
-                rows.append({"delay": delay, "loop": loop, "connections": 50,
-                             "rps": report.spread([r.throughput for r in results]),
-                             "p50": report.spread([r.p50_ms for r in results]),
-                             "p99": report.spread([r.p99_ms for r in results])})  # fmt: skip
+            for variant in VARIANTS:
+                delay = self.plan.delay if variant.slow_pusher else 0.0
+                results, spans = [], []
+                for n in range(self.plan.runs):
+                    label = f"{variant.label(delay)}, run {n + 1}"
+                    if variant.tracing is None:
+                        work = under_pusher_delay(
+                            s, script, delay, 50, self.plan.wrk_seconds, EVENT_LOOP=variant.loop
+                        )
+                        results.append(await self.step(label, work))
+                    else:
+                        measured, per_request = await self.step(
+                            label, traced(s, script, variant.tracing, 50, self.plan.wrk_seconds)
+                        )
+                        results.append(measured)
+                        spans.append(per_request)
+                wrk = [r.wrk for r in results]
+                rows.append({
+                    "delay": delay, "loop": variant.loop, "connections": 50,
+                    "tracing": variant.tracing,
+                    "spans_per_request": report.spread(spans) if spans else None,
+                    "rps": report.spread([r.throughput for r in wrk]),
+                    "p50": report.spread([r.p50_ms for r in wrk]),
+                    "p99": report.spread([r.p99_ms for r in wrk]),
+                    "cpu_ms": report.spread([r.cpu_ms_per_request for r in results]),
+                })  # fmt: skip
         return rows
 
     async def delivery_latency(self) -> dict[str, Any]:
@@ -202,6 +239,10 @@ def _throughput_row(connections: int, pairs: list[Any]) -> dict[str, Any]:
         "bare_p99": report.spread([b.p99_ms for b in bare]),
         "service_cpu_ms": report.spread([m.cpu_ms_per_request for m, _ in pairs]),
         "bare_cpu_ms": report.spread([b.cpu_ms_per_request for _, b in pairs]),
+        "service_postgres_ms": report.spread([m.postgres_ms_per_request for m, _ in pairs]),
+        "bare_postgres_ms": report.spread([b.postgres_ms_per_request for _, b in pairs]),
+        "sandbox_ms": report.spread([m.sandbox_ms_per_request for m, _ in pairs]),
+        "calls_per_request": report.spread([m.calls_per_request for m, _ in pairs]),
         "errors": sum(
             m.non2xx + m.socket_errors + b.non2xx + b.socket_errors
             for m, b in zip(mine, bare, strict=True)

@@ -75,20 +75,46 @@ def _throughput(rows: list[dict[str, Any]]) -> list[str]:
             f"{row['bare_p50']['median']:.2f} / {row['bare_p99']['median']:.2f} ms | "
             f"{row['service_cpu_ms']['median']:.3f} / {row['bare_cpu_ms']['median']:.3f} ms |"
         )
+    out += [
+        "",
+        "Where the machine's CPU goes, per request (medians; the rest of the two cores is wrk and "
+        "the kernel's network stack):",
+        "",
+        "| connections | service process | its PostgreSQL | sandbox Pusher | Pusher calls per "
+        "send | **service total** | bare process | its PostgreSQL | **bare total** |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        service = [
+            row[k]["median"] for k in ("service_cpu_ms", "service_postgres_ms", "sandbox_ms")
+        ]
+        bare = [row[k]["median"] for k in ("bare_cpu_ms", "bare_postgres_ms")]
+        out.append(
+            f"| {row['connections']} | {service[0]:.3f} ms | {service[1]:.3f} ms | "
+            f"{service[2]:.3f} ms | {row['calls_per_request']['median']:.3f} | "
+            f"**{sum(service):.3f} ms** | {bare[0]:.3f} ms | {bare[1]:.3f} ms | "
+            f"**{sum(bare):.3f} ms** |"
+        )
     return [*out, ""]
 
 
 def _slow_pusher(rows: list[dict[str, Any]]) -> list[str]:
     out = [
-        "### Does a slow Pusher move the send latency? (async mode, wrk)",
+        "### Does a slow Pusher move the send latency? And what do the event loop and tracing "
+        "cost? (async mode, wrk)",
         "",
-        "| Pusher delay | event loop | connections | req/s | p50 | p99 |",
-        "|---|---|---|---|---|---|",
+        "| Pusher delay | event loop | tracing (OTLP/HTTP, sampled) | connections | req/s | p50 | "
+        "p99 | service CPU per request |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        out.append(f"| {row['delay']:.0f} s | {row['loop']} | {row['connections']} | "
+        tracing = "off"
+        if row["tracing"] is not None:
+            spans = row["spans_per_request"]["median"]
+            tracing = f"{row['tracing']:.0%} ({spans:.2f} spans exported per request)"
+        out.append(f"| {row['delay']:.0f} s | {row['loop']} | {tracing} | {row['connections']} | "
                    f"{fmt(row['rps'], '', 0)} | {fmt(row['p50'], ' ms', 2)} | "
-                   f"{fmt(row['p99'], ' ms', 2)} |")  # fmt: skip
+                   f"{fmt(row['p99'], ' ms', 2)} | {row['cpu_ms']['median']:.3f} ms |")  # fmt: skip
     return [*out, ""]
 
 

@@ -22,6 +22,28 @@ from service.store.migrate import migrate
 JWT_SECRET = "bench-jwt-secret-long-enough-for-hs256-signing"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (0 once it is gone), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
 @dataclass
 class Stack:
     database_url: str
@@ -29,6 +51,14 @@ class Stack:
     sandbox: SandboxConfig
     #: same server, its own database: the ceiling's rows are nobody's deliveries
     bare_database_url: str
+    sandbox_pid: int
+    postgres_data_dir: Path
+
+    def postgres_cpu_seconds(self) -> float:
+        """CPU used so far by PostgreSQL: the postmaster and every process it started
+        (backends, WAL writer, checkpointer...). Pools keep their backends for a whole run."""
+        postmaster = int((self.postgres_data_dir / "postmaster.pid").read_text().split()[0])
+        return sum(cpu_seconds(pid) for pid in [postmaster, *_children(postmaster)])
 
     def service_env(self, port: int, **extra: str) -> dict[str, str]:
         return {
@@ -61,6 +91,11 @@ class Stack:
     async def sandbox_reset(self, session: aiohttp.ClientSession) -> None:
         async with session.delete(f"{self.sandbox_url}/_sandbox/events") as response:
             response.raise_for_status()
+
+    async def pusher_calls(self, session: aiohttp.ClientSession) -> int:
+        """Event-carrying API calls the sandbox has received so far."""
+        calls = (await self.sandbox_events(session))["calls"]
+        return sum(1 for call in calls if not call["path"].endswith("/channels"))
 
     async def sandbox_events(self, session: aiohttp.ClientSession) -> dict[str, Any]:
         async with session.get(f"{self.sandbox_url}/_sandbox/events") as response:
@@ -113,7 +148,12 @@ async def stack() -> AsyncIterator[Stack]:
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
         await _wait_http(f"{sandbox_url}/_sandbox/events")
         yield Stack(
-            postgres.url_for("bench"), sandbox_url, SandboxConfig(), postgres.url_for("bench_bare")
+            postgres.url_for("bench"),
+            sandbox_url,
+            SandboxConfig(),
+            postgres.url_for("bench_bare"),
+            sandbox.pid,
+            postgres.data_dir,
         )
     finally:
         sandbox.terminate()

@@ -1,9 +1,9 @@
-"""Send throughput and latency under wrk, next to the bare handler (the ceiling)."""
+"""Send throughput and latency under wrk, next to the bare handler (the ceiling), with the CPU
+every process on the machine spent per request."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,28 +14,42 @@ import aiohttp
 
 from service.devtools.postgres import free_port
 
-from .stack import Stack, _wait_http, service
+from .otlp_sink import OtlpSink
+from .stack import Stack, _wait_http, cpu_seconds, service
 from .wrk import WrkResult, run_wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass(frozen=True)
 class Measured:
-    """A wrk run and the CPU the measured server process spent on it."""
+    """A wrk run and the CPU seconds each process spent on it."""
 
     wrk: WrkResult
-    cpu_seconds: float
+    server_cpu: float
+    postgres_cpu: float
+    sandbox_cpu: float
+    #: event-carrying calls the sandbox Pusher received during the run
+    pusher_calls: int
+
+    def _per_request(self, seconds: float) -> float:
+        return 1000 * seconds / max(1, self.wrk.requests)
 
     @property
     def cpu_ms_per_request(self) -> float:
-        return 1000 * self.cpu_seconds / max(1, self.wrk.requests)
+        return self._per_request(self.server_cpu)
+
+    @property
+    def postgres_ms_per_request(self) -> float:
+        return self._per_request(self.postgres_cpu)
+
+    @property
+    def sandbox_ms_per_request(self) -> float:
+        return self._per_request(self.sandbox_cpu)
+
+    @property
+    def calls_per_request(self) -> float:
+        return self.pusher_calls / max(1, self.wrk.requests)
 
 
 @asynccontextmanager
@@ -54,30 +68,55 @@ async def bare_handler(stack: Stack) -> AsyncIterator[tuple[str, int]]:
         await process.wait()
 
 
-async def measure(base: str, pid: int, script: Path, connections: int, seconds: float) -> Measured:
+async def measure(
+    stack: Stack, base: str, pid: int, script: Path, connections: int, seconds: float
+) -> Measured:
     await run_wrk(base, script, connections=connections, seconds=1)  # warm-up
-    before = cpu_seconds(pid)
-    result = await run_wrk(base, script, connections=connections, seconds=seconds)
-    return Measured(result, cpu_seconds(pid) - before)
+    async with aiohttp.ClientSession() as control:
+        calls_before = await stack.pusher_calls(control)
+        before = (cpu_seconds(pid), stack.postgres_cpu_seconds(), cpu_seconds(stack.sandbox_pid))
+        result = await run_wrk(base, script, connections=connections, seconds=seconds)
+        after = (cpu_seconds(pid), stack.postgres_cpu_seconds(), cpu_seconds(stack.sandbox_pid))
+        await asyncio.sleep(0.2)  # the last batches of the run reach the sandbox
+        calls = await stack.pusher_calls(control) - calls_before
+    server, postgres, sandbox = (b - a for a, b in zip(before, after, strict=True))
+    return Measured(result, server, postgres, sandbox, calls)
 
 
 async def service_vs_bare(
     stack: Stack, script: Path, connections: int, seconds: float, **env: str
 ) -> tuple[Measured, Measured]:
     async with service(stack, **env) as svc:
-        mine = await measure(svc.base, svc.pid, script, connections, seconds)
+        mine = await measure(stack, svc.base, svc.pid, script, connections, seconds)
     async with bare_handler(stack) as (base, pid):
-        ceiling = await measure(base, pid, script, connections, seconds)
+        ceiling = await measure(stack, base, pid, script, connections, seconds)
     return mine, ceiling
 
 
-async def p99_under_slow_pusher(
+async def under_pusher_delay(
     stack: Stack, script: Path, delay: float, connections: int, seconds: float, **env: str
-) -> WrkResult:
+) -> Measured:
     async with service(stack, **env) as svc, aiohttp.ClientSession() as control:
         if delay:
             await stack.sandbox_fault(control, kind="delay", seconds=delay)
         try:
-            return (await measure(svc.base, svc.pid, script, connections, seconds)).wrk
+            return await measure(stack, svc.base, svc.pid, script, connections, seconds)
         finally:
             await stack.sandbox_fault(control)
+
+
+async def traced(
+    stack: Stack, script: Path, ratio: float, connections: int, seconds: float
+) -> tuple[Measured, float]:
+    """Throughput with OpenTelemetry exporting over OTLP/HTTP to a local collector, sampling
+    `ratio` of the traces; also the spans the collector received per request."""
+    async with OtlpSink() as sink:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url,
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": str(ratio),
+        }
+        measured = await under_pusher_delay(stack, script, 0.0, connections, seconds, **env)
+        # the service flushed its last spans at shutdown; count what arrived
+        spans = sink.spans()
+    return measured, spans / max(1, measured.wrk.requests)

@@ -47,7 +47,7 @@ from .store.messages import MessageStore
 from .store.outbox import Outbox
 from .store.pool import create_pool
 from .telemetry.errors import capture_unexpected
-from .telemetry.http import metrics_middleware
+from .telemetry.http import request_telemetry_middleware
 from .telemetry.metrics import Metrics
 from .telemetry.probe import probe_pusher
 
@@ -59,11 +59,12 @@ def create_app(
 ) -> web.Application:
     """Build the service. Resources open in cleanup contexts, in dependency order, and close
     in reverse: deliveries drain before the Pusher session and the pool close.
-    `tracer_provider` traces deliveries; request and database spans come from the process-wide
-    instrumentation (`telemetry.tracing.instrument`)."""
+    `tracer_provider` traces requests (server spans) and deliveries; database spans come from
+    the process-wide asyncpg instrumentation (`telemetry.tracing.instrument`)."""
     metrics = Metrics()
+    requests_tracer = tracer_provider.get_tracer("service.http") if tracer_provider else None
     app = web.Application(
-        middlewares=[metrics_middleware(metrics), error_middleware],
+        middlewares=[request_telemetry_middleware(metrics, requests_tracer), error_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

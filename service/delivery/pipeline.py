@@ -239,17 +239,20 @@ class DeliveryPipeline:
         }
         if len(batch) == 1:
             attributes["messaging.message.id"] = str(batch[0].message_id)
-        with self._tracer.start_as_current_span(
-            "pusher send",
-            context=otel_context.Context(),  # not a child of whichever request spawned the job
-            kind=trace.SpanKind.PRODUCER,
-            links=links,
-            attributes=attributes,
-        ) as span:
-            outcome = await self._call(batch)
-            span.set_attribute("delivery.outcome", outcome)
-            if outcome != "success":
-                span.set_status(trace.StatusCode.ERROR, outcome)
+        # A job spawned from a request runs in a copy of that request's context: start from an
+        # empty one, so the call is not a child of the request span and does not inherit an
+        # unsampled request's suppression of instrumentation (telemetry/http.py).
+        token = otel_context.attach(otel_context.Context())
+        try:
+            with self._tracer.start_as_current_span(
+                "pusher send", kind=trace.SpanKind.PRODUCER, links=links, attributes=attributes
+            ) as span:
+                outcome = await self._call(batch)
+                span.set_attribute("delivery.outcome", outcome)
+                if outcome != "success":
+                    span.set_status(trace.StatusCode.ERROR, outcome)
+        finally:
+            otel_context.detach(token)
 
     async def _call(self, batch: list[Delivery]) -> str:
         if not self._breaker.allow():

@@ -1,4 +1,14 @@
-"""The HTTP request metric, labelled by route pattern (never the raw path)."""
+"""Per-request telemetry: the HTTP metric (by route pattern, never the raw path) and, when
+tracing is on, the request's server span.
+
+The server span is made here rather than by opentelemetry-instrumentation-aiohttp-server:
+measured under load, that instrumentation cost 0.08 ms of CPU per request *with every trace
+sampled out* (it builds the URL object and every attribute before the sampler decides), a
+quarter of the service's own CPU per send. Here attributes are built only for a span that
+records, and a request whose trace is not sampled runs with instrumentation suppressed, so the
+contrib asyncpg instrumentation skips its (never exported) database spans too. A child of an
+unsampled span is never sampled under the parent-based samplers, so no span is lost.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +16,12 @@ import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import Histogram
 
 from .metrics import Metrics
 from .tracing import exemplar
-
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
@@ -21,19 +32,25 @@ def route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def metrics_middleware(metrics: Metrics) -> Middleware:
+def method_of(request: web.Request) -> str:
+    # The parser admits WebDAV, RTSP and other methods; each must not become a series of its
+    # own: outside HTTP's own set they are "_OTHER" (OpenTelemetry's convention).
+    return request.method if request.method in _METHODS else "_OTHER"
+
+
+def request_telemetry_middleware(metrics: Metrics, tracer: trace.Tracer | None) -> Middleware:
+    """Outermost middleware: times every request (the error middleware inside it has already
+    turned exceptions into responses) and, with a tracer, wraps it in a server span."""
     histogram = metrics.http_request_duration
-    # labels() takes a lock and builds a tuple key on every call: keep each child once.
-    # Bounded: routes are patterns (a 404 is "unmatched"), statuses are few, and methods
-    # outside HTTP's own set are "_OTHER" (OpenTelemetry's convention; the parser also
-    # admits WebDAV, RTSP and other methods).
+    # labels() takes a lock and builds a tuple key on every call: keep each child once
+    # (bounded: route patterns, a few methods and statuses).
     children: dict[tuple[str, str, int], Histogram] = {}
 
-    def child(method: str, route: str, status: int) -> Histogram:
-        found = children.get((method, route, status))
-        if found is None:
-            found = children[(method, route, status)] = histogram.labels(method, route, str(status))
-        return found
+    def observe(method: str, route: str, status: int, started: float) -> None:
+        child = children.get((method, route, status))
+        if child is None:
+            child = children[(method, route, status)] = histogram.labels(method, route, str(status))
+        child.observe(time.perf_counter() - started, exemplar())
 
     @web.middleware
     async def record_request(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -47,9 +64,58 @@ def metrics_middleware(metrics: Metrics) -> Middleware:
             status = exc.status
             raise
         finally:
-            method = request.method if request.method in _METHODS else "_OTHER"
-            child(method, route_of(request), status).observe(
-                time.perf_counter() - started, exemplar()
-            )
+            observe(method_of(request), route_of(request), status, started)
 
-    return record_request
+    if tracer is None:
+        return record_request
+
+    @web.middleware
+    async def trace_request(request: web.Request, handler: Handler) -> web.StreamResponse:
+        method, route = method_of(request), route_of(request)
+        parent = propagate.extract(request.headers)  # the caller's W3C traceparent, if any
+        with tracer.start_as_current_span(
+            f"{method} {route}",
+            context=parent,
+            kind=trace.SpanKind.SERVER,
+            record_exception=False,  # errors reach Sentry; the span records the status
+            set_status_on_exception=False,
+        ) as span:
+            if not span.is_recording():
+                with suppress_instrumentation():
+                    return await record_request(request, handler)
+            span.set_attributes(_request_attributes(request, method, route))
+            status = 500
+            try:
+                response = await record_request(request, handler)
+                status = response.status
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(trace.StatusCode.ERROR)
+
+    return trace_request
+
+
+def _request_attributes(request: web.Request, method: str, route: str) -> dict[str, str | int]:
+    """OpenTelemetry's stable HTTP server attributes (no query string: it may carry data)."""
+    url = request.url  # built only for a span that records: it is the costly part
+    attributes: dict[str, str | int] = {
+        "http.request.method": method,
+        "http.route": route,
+        "url.path": url.path,
+        "url.scheme": url.scheme,
+        "network.protocol.version": f"{request.version.major}.{request.version.minor}",
+    }
+    if url.host:
+        attributes["server.address"] = url.host
+    if url.port:
+        attributes["server.port"] = url.port
+    if request.remote:
+        attributes["client.address"] = request.remote
+    if agent := request.headers.get("User-Agent"):
+        attributes["user_agent.original"] = agent
+    return attributes

@@ -1,6 +1,6 @@
 """OpenTelemetry: on when an OTLP endpoint is configured through the standard OTEL_* variables.
 
-Off, every tracer here is OpenTelemetry's no-op one, so the code paths are the same.
+Off, requests carry no span at all and deliveries use OpenTelemetry's no-op tracer.
 """
 
 from __future__ import annotations
@@ -41,22 +41,17 @@ def configure_tracing(env: Mapping[str, str]) -> TracerProvider | None:
 
 
 def instrument(provider: trace.TracerProvider) -> None:
-    """Server spans for every request and database spans as their children. Both contrib
-    instrumentations patch process-wide (aiohttp's swaps `web.Application` for a subclass that
-    adds its middleware, whose module state only `instrument()` sets up), so this must run
-    before `create_app`."""
-    from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
+    """Database spans (contrib asyncpg instrumentation, process-wide) as children of the
+    request's server span, which the app's own middleware makes (`telemetry/http.py` says why
+    not the contrib aiohttp-server instrumentation)."""
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-    AioHttpServerInstrumentor().instrument(tracer_provider=provider)
     AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
 
 
 def uninstrument() -> None:
-    from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-    AioHttpServerInstrumentor().uninstrument()
     AsyncPGInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
 
 

@@ -12,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
 from service.app import create_app
 from service.sandbox import Fault
@@ -153,19 +154,42 @@ async def test_receipts_are_for_the_recipient_and_count_once(client, db):
     )
 
 
+class DropServerSpans(Sampler):
+    """Samples every span but the requests' own: shows which child spans are still made."""
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None,
+                      links=None, trace_state=None) -> SamplingResult:  # fmt: skip
+        if kind is trace.SpanKind.SERVER:
+            return SamplingResult(Decision.DROP)
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+
+    def get_description(self) -> str:
+        return "DropServerSpans"
+
+
 @pytest.fixture
-async def traced(aiohttp_client, make_settings, db):
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    instrument(provider)
-    try:
+async def make_traced(aiohttp_client, make_settings, db):
+    instrumented = []
+
+    async def make(sampler: Sampler | None = None):
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(sampler=sampler) if sampler else TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        instrument(provider)
+        instrumented.append(provider)
         client = await aiohttp_client(
             create_app(make_settings(delivery=QUICK), tracer_provider=provider)
         )
-        yield client, exporter
-    finally:
+        return client, exporter
+
+    yield make
+    if instrumented:
         uninstrument()
+
+
+@pytest.fixture
+async def traced(make_traced):
+    return await make_traced()
 
 
 async def test_spans_request_parents_database_and_delivery_links_to_request(traced, sandbox):
@@ -192,11 +216,66 @@ async def test_spans_request_parents_database_and_delivery_links_to_request(trac
         in str(s.attributes.get("db.statement", s.attributes.get("db.query.text", "")))
         for s in database
     )
+    assert server.name == "POST /api/messages/send"
+    assert server.attributes["http.request.method"] == "POST"
+    assert server.attributes["http.route"] == "/api/messages/send"
+    assert server.attributes["url.path"] == "/api/messages/send"
+    assert server.attributes["http.response.status_code"] == 200
     delivery = next(s for s in spans if s.name == "pusher send")
     assert delivery.parent is None  # its own trace: it outlives the request
     assert [link.context.span_id for link in delivery.links] == [server.context.span_id]
     assert delivery.attributes["messaging.message.id"] == str(message_id)
     assert delivery.attributes["delivery.outcome"] == "success"
+
+
+async def test_a_callers_traceparent_is_continued_and_errors_mark_the_span(traced, sandbox):
+    client, exporter = traced
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    response = await client.post(
+        "/api/messages/send",
+        json={"recipientId": 2, "content": ""},
+        headers={**auth(1), "traceparent": f"00-{caller_trace}-{caller_span}-01"},
+    )
+    assert response.status == 422
+    assert (await client.get("/nowhere")).status == 404
+    spans = exporter.get_finished_spans()
+    send_span = next(s for s in spans if s.name == "POST /api/messages/send")
+    assert format(send_span.context.trace_id, "032x") == caller_trace
+    assert format(send_span.parent.span_id, "016x") == caller_span
+    assert send_span.attributes["http.response.status_code"] == 422
+    assert send_span.status.status_code is trace.StatusCode.UNSET  # a client error, not ours
+    unmatched = next(s for s in spans if s.name == "GET unmatched")
+    assert unmatched.attributes["http.response.status_code"] == 404
+
+
+async def test_an_unsampled_request_makes_no_database_spans_but_its_delivery_does(
+    make_traced, sandbox
+):
+    client, exporter = await make_traced(DropServerSpans())
+    sandbox.state.faults.set(Fault("status", status=503, calls=1))  # the retry writes to the db
+    assert (await send(client)).status == 200
+    await eventually(lambda: len(sandbox.state.events) == 1)
+    await eventually(
+        lambda: any(
+            s.name == "pusher send" and s.attributes["delivery.outcome"] == "success"
+            for s in exporter.get_finished_spans()
+        )
+    )
+    spans = exporter.get_finished_spans()
+    assert not [s for s in spans if s.kind is trace.SpanKind.SERVER]
+    statements = [
+        str(s.attributes.get("db.statement", s.attributes.get("db.query.text", "")))
+        for s in spans
+    ]
+    # the request's insert ran with instrumentation suppressed: no span was even made
+    assert not any("INSERT INTO messages" in text for text in statements)
+    failed = next(s for s in spans if s.attributes.get("delivery.outcome") == "error")
+    release = [
+        s for s in spans
+        if s.parent is not None and s.parent.span_id == failed.context.span_id
+        and "UPDATE messages" in str(s.attributes.get("db.statement", ""))
+    ]  # fmt: skip
+    assert release, "the delivery job inherited the request's suppression"
 
 
 async def test_openmetrics_carries_trace_id_exemplars(traced, sandbox):
