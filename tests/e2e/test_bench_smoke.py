@@ -29,7 +29,9 @@ async def test_the_benchmark_command_runs_every_scenario():
     for heading in (
         "The design document's table",
         "Send throughput against a healthy Pusher",
+        "Where the machine's CPU goes",
         "Does a slow Pusher move the send latency?",
+        "spans exported per request",
         "from commit to",
         "Burst of 1,000 sends",
         "drained in",
