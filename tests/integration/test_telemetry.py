@@ -264,8 +264,7 @@ async def test_an_unsampled_request_makes_no_database_spans_but_its_delivery_doe
     spans = exporter.get_finished_spans()
     assert not [s for s in spans if s.kind is trace.SpanKind.SERVER]
     statements = [
-        str(s.attributes.get("db.statement", s.attributes.get("db.query.text", "")))
-        for s in spans
+        str(s.attributes.get("db.statement", s.attributes.get("db.query.text", ""))) for s in spans
     ]
     # the request's insert ran with instrumentation suppressed: no span was even made
     assert not any("INSERT INTO messages" in text for text in statements)
