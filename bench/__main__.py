@@ -148,9 +148,12 @@ class Runner:
             for connections in self.plan.connections:
                 pairs = []
                 for n in range(self.plan.runs):
+                    order = "bare, then service" if n % 2 else "service, then bare"
                     pairs.append(await self.step(
-                        f"throughput: {connections} connections, run {n + 1} (service, then bare)",
-                        service_vs_bare(s, script, connections, self.plan.wrk_seconds),
+                        f"throughput: {connections} connections, run {n + 1} ({order})",
+                        service_vs_bare(
+                            s, script, connections, self.plan.wrk_seconds, bare_first=n % 2 == 1
+                        ),
                     ))  # fmt: skip
                     self.progress.advance(self.task)
                 rows.append(_throughput_row(connections, pairs))

@@ -84,13 +84,24 @@ async def measure(
 
 
 async def service_vs_bare(
-    stack: Stack, script: Path, connections: int, seconds: float, **env: str
+    stack: Stack, script: Path, connections: int, seconds: float, *, bare_first: bool = False
 ) -> tuple[Measured, Measured]:
-    async with service(stack, **env) as svc:
-        mine = await measure(stack, svc.base, svc.pid, script, connections, seconds)
-    async with bare_handler(stack) as (base, pid):
-        ceiling = await measure(stack, base, pid, script, connections, seconds)
-    return mine, ceiling
+    """The service and the ceiling one after the other; alternate `bare_first` between runs so
+    that a host drifting in speed does not favour either side."""
+
+    async def mine() -> Measured:
+        async with service(stack) as svc:
+            return await measure(stack, svc.base, svc.pid, script, connections, seconds)
+
+    async def ceiling() -> Measured:
+        async with bare_handler(stack) as (base, pid):
+            return await measure(stack, base, pid, script, connections, seconds)
+
+    if bare_first:
+        bare = await ceiling()
+        return await mine(), bare
+    measured = await mine()
+    return measured, await ceiling()
 
 
 async def under_pusher_delay(
