@@ -52,8 +52,9 @@ def request_telemetry_middleware(metrics: Metrics, tracer: trace.Tracer | None) 
             child = children[(method, route, status)] = histogram.labels(method, route, str(status))
         child.observe(time.perf_counter() - started, exemplar())
 
-    @web.middleware
-    async def record_request(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def timed(
+        request: web.Request, handler: Handler, method: str, route: str
+    ) -> web.StreamResponse:
         started = time.perf_counter()
         status = 500
         try:
@@ -64,7 +65,11 @@ def request_telemetry_middleware(metrics: Metrics, tracer: trace.Tracer | None) 
             status = exc.status
             raise
         finally:
-            observe(method_of(request), route_of(request), status, started)
+            observe(method, route, status, started)
+
+    @web.middleware
+    async def record_request(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await timed(request, handler, method_of(request), route_of(request))
 
     if tracer is None:
         return record_request
@@ -82,22 +87,23 @@ def request_telemetry_middleware(metrics: Metrics, tracer: trace.Tracer | None) 
         ) as span:
             if not span.is_recording():
                 with suppress_instrumentation():
-                    return await record_request(request, handler)
+                    return await timed(request, handler, method, route)
             span.set_attributes(_request_attributes(request, method, route))
-            status = 500
             try:
-                response = await record_request(request, handler)
-                status = response.status
-                return response
+                response = await timed(request, handler, method, route)
             except web.HTTPException as exc:
-                status = exc.status
+                _record_status(span, exc.status)
                 raise
-            finally:
-                span.set_attribute("http.response.status_code", status)
-                if status >= 500:
-                    span.set_status(trace.StatusCode.ERROR)
+            _record_status(span, response.status)
+            return response
 
     return trace_request
+
+
+def _record_status(span: trace.Span, status: int) -> None:
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        span.set_status(trace.StatusCode.ERROR)
 
 
 def _request_attributes(request: web.Request, method: str, route: str) -> dict[str, str | int]:
