@@ -5,7 +5,8 @@ WebSocket protocol 7 as pusher-js uses it, and takes injected faults (delay, err
 dropped connection, hold-until-released) so tests can make Pusher slow or broken on demand.
 """
 
-from .app import SANDBOX, SandboxConfig, SandboxState, create_sandbox_app
+from .app import create_sandbox_app
 from .faults import Fault
+from .state import SANDBOX, SandboxConfig, SandboxState
 
 __all__ = ["SANDBOX", "Fault", "SandboxConfig", "SandboxState", "create_sandbox_app"]

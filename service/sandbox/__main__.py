@@ -8,7 +8,7 @@ import os
 
 from aiohttp import web
 
-from ..__main__ import event_loop
+from ..event_loop import event_loop
 from . import SandboxConfig, create_sandbox_app
 
 

@@ -1,111 +1,17 @@
-"""The sandbox application and its state."""
+"""The sandbox application: its state under `SANDBOX` and the Pusher and control routes."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from dataclasses import dataclass, field
-from typing import Any
-
 from aiohttp import web
 
-from .faults import FaultInjector
-
-
-@dataclass(frozen=True, kw_only=True)
-class SandboxConfig:
-    app_id: str = "1"
-    key: str = "sandbox-key"
-    secret: str = "sandbox-secret"
-    activity_timeout: int = 120
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptedEvent:
-    channel: str
-    name: str
-    data: str
-    socket_id: str | None
-    received_at: float  # time.time() when the sandbox accepted it
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "channel": self.channel,
-            "name": self.name,
-            "data": self.data,
-            "socket_id": self.socket_id,
-            "received_at": self.received_at,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ApiCall:
-    path: str
-    status: int
-    events: int
-
-
-@dataclass
-class SandboxState:
-    """Everything a test may want to look at or change."""
-
-    config: SandboxConfig
-    faults: FaultInjector = field(default_factory=FaultInjector)
-    events: list[AcceptedEvent] = field(default_factory=list)
-    calls: list[ApiCall] = field(default_factory=list)
-    #: transports that made API calls: how many connections clients opened
-    connections: set[int] = field(default_factory=set)
-    subscriptions: dict[str, set[web.WebSocketResponse]] = field(default_factory=dict)
-    sockets: dict[web.WebSocketResponse, str] = field(default_factory=dict)
-    event_arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
-
-    @property
-    def trigger_calls(self) -> list[ApiCall]:
-        """Calls that carry events (not the channel listing that probes use)."""
-        return [call for call in self.calls if not call.path.endswith("/channels")]
-
-    def reset(self) -> None:
-        self.faults.clear()
-        self.events.clear()
-        self.calls.clear()
-        self.connections.clear()
-
-    async def accept(self, events: list[AcceptedEvent]) -> None:
-        self.events.extend(events)
-        for event in events:
-            await _broadcast(self, event)
-        async with self.event_arrived:
-            self.event_arrived.notify_all()
-
-    async def wait_for_events(self, count: int, timeout: float = 10.0) -> list[AcceptedEvent]:
-        """Wait until at least `count` events were accepted (tests use it instead of sleeps)."""
-        async with asyncio.timeout(timeout), self.event_arrived:
-            await self.event_arrived.wait_for(lambda: len(self.events) >= count)
-        return list(self.events)
-
-
-async def _broadcast(state: SandboxState, event: AcceptedEvent) -> None:
-    message = {"event": event.name, "channel": event.channel, "data": event.data}
-    for socket in list(state.subscriptions.get(event.channel, ())):
-        if state.sockets.get(socket) == event.socket_id:
-            continue  # the sender's own connection gets no echo
-        if not socket.closed:
-            await socket.send_json(message)
-
-
-SANDBOX = web.AppKey("sandbox", SandboxState)
+from . import control, http_api, websocket
+from .state import SANDBOX, SandboxConfig, SandboxState
 
 
 def create_sandbox_app(config: SandboxConfig | None = None) -> web.Application:
-    from . import control, http_api, websocket
-
     app = web.Application(client_max_size=1024 * 1024)
     app[SANDBOX] = SandboxState(config=config or SandboxConfig())
     http_api.add_routes(app)
     websocket.add_routes(app)
     control.add_routes(app)
     return app
-
-
-def now() -> float:
-    return time.time()

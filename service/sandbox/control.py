@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import SANDBOX
 from .faults import Fault
+from .state import SANDBOX
 
 _FAULT_FIELDS = ("kind", "seconds", "status", "calls", "duration")
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from typing import Any
 
 from aiohttp import web
 
-from .app import SANDBOX, AcceptedEvent, ApiCall, SandboxState, now
+from .protocol import (
+    MAX_BATCH_EVENTS,
+    MAX_CHANNELS,
+    MAX_DATA_BYTES,
+    MAX_NAME_CHARS,
+    SOCKET_ID,
+    is_channel_name,
+)
 from .signing import SignatureError, verify_request
-
-MAX_DATA_BYTES = 10_240
-MAX_BATCH_EVENTS = 10
-MAX_CHANNELS = 100
-MAX_NAME_CHARS = 200
-CHANNEL_NAME = re.compile(r"^[-a-zA-Z0-9_=@,.;]+$")
-SOCKET_ID = re.compile(r"^\d+\.\d+$")
+from .state import SANDBOX, AcceptedEvent, ApiCall, SandboxState, now
 
 
 class ApiError(Exception):
@@ -141,14 +141,10 @@ async def _parse_batch(state: SandboxState, body: bytes) -> list[AcceptedEvent]:
 
 
 def _event(channel: Any, name: Any, data: Any, socket_id: Any) -> AcceptedEvent:
-    if (
-        not isinstance(channel, str)
-        or len(channel) > MAX_NAME_CHARS
-        or not CHANNEL_NAME.match(channel)
-    ):
+    if not is_channel_name(channel):
         raise ApiError(400, f"Invalid channel name: {str(channel)[:50]!r}")
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
-        raise ApiError(400, "Event name must be 1 to 200 characters")
+        raise ApiError(400, f"Event name must be 1 to {MAX_NAME_CHARS} characters")
     if not isinstance(data, str):
         raise ApiError(400, "Event data must be a string")
     if len(data.encode("utf-8")) > MAX_DATA_BYTES:

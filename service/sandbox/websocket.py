@@ -9,11 +9,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .app import SANDBOX, SandboxState
-from .http_api import CHANNEL_NAME, MAX_NAME_CHARS
+from .protocol import PROTOCOL_VERSION, is_channel_name
 from .signing import channel_auth
-
-PROTOCOL = "7"
+from .state import SANDBOX, SandboxState
 
 
 def add_routes(app: web.Application) -> None:
@@ -30,7 +28,7 @@ async def connect(request: web.Request) -> web.WebSocketResponse:
         )
         await socket.close(code=4001)
         return socket
-    if request.query.get("protocol") != PROTOCOL:
+    if request.query.get("protocol") != PROTOCOL_VERSION:
         await _send(socket, "pusher:error", {"code": 4007, "message": "Unsupported protocol"})
         await socket.close(code=4007)
         return socket
@@ -79,11 +77,7 @@ async def _subscribe(
     state: SandboxState, socket: web.WebSocketResponse, socket_id: str, data: dict[str, Any]
 ) -> None:
     channel = data.get("channel")
-    if (
-        not isinstance(channel, str)
-        or len(channel) > MAX_NAME_CHARS
-        or not CHANNEL_NAME.match(channel)
-    ):
+    if not is_channel_name(channel):
         await _send(socket, "pusher:error", {"code": None, "message": "Invalid channel name"})
         return
     if channel.startswith(("private-", "presence-")):
