@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JS_MODULES := tests/js/node_modules/.installed
 
-.PHONY: run test lint typecheck system-deps test-system-deps dashboards bench clean
+.PHONY: run test lint typecheck system-deps test-system-deps dashboards schema bench clean
 
 run: system-deps $(INSTALLED)
 	$(BIN)/python -m service dev
@@ -41,6 +41,10 @@ bench: test-system-deps $(INSTALLED)
 
 dashboards: $(INSTALLED)
 	$(BIN)/python -m dashboards
+
+# the schema the migrations produce (tests/integration/test_migrations.py compares)
+schema: $(INSTALLED)
+	$(BIN)/python -m service.devtools.schema
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules .pytest_cache .mypy_cache .ruff_cache
