@@ -8,7 +8,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from . import promql as q
 from . import thresholds as t
 from .layout import Section, build_dashboard
-from .panels import Query, critical, latency_queries, timeseries_panel
+from .panels import Query, critical, latency_panel, timeseries_panel
 
 UID = "message-send-database"
 TITLE = "Message send — Database"
@@ -31,12 +31,11 @@ def dashboard() -> Dashboard:
 
 def insert_latency() -> timeseries.Panel:
     limit = t.DB_INSERT_P99_SECONDS
-    return timeseries_panel(
-        "Insert latency (p50 / p95 / p99)",
-        unit="s",
+    return latency_panel(
+        "Insert latency",
+        INSERT,
         description="One send's insert, from pool acquire to commit (so a saturated pool "
         f"shows here). The alert fires when p99 exceeds {limit * 1000:.0f} ms (line).",
-        queries=latency_queries(INSERT),
         lines=[critical(limit)],
         width=8,
     )
@@ -49,8 +48,8 @@ def inserts() -> timeseries.Panel:
         description="Send transactions committed per second, and the new messages among them "
         "(a repeated clientMessageId commits but stores nothing new).",
         queries=[
-            Query(q.sum_by((), q.rate(f"{INSERT}_count")), "send transactions"),
-            Query(q.sum_by((), q.rate("messages_saved_total")), "new messages"),
+            Query(q.sum_rate(f"{INSERT}_count"), "send transactions"),
+            Query(q.sum_rate("messages_saved_total"), "new messages"),
         ],
         width=8,
     )
@@ -65,8 +64,7 @@ def readiness_by_status() -> timeseries.Panel:
         "and the load balancer takes the replica out. /healthz checks nothing (liveness).",
         queries=[
             Query(
-                q.sum_by(("route", "status"), q.rate(f"{q.REQUESTS}_count", probes)),
-                "{{route}} {{status}}",
+                q.sum_rate(q.REQUEST_COUNT, probes, by=("route", "status")), "{{route}} {{status}}"
             )
         ],
         width=8,
@@ -74,31 +72,29 @@ def readiness_by_status() -> timeseries.Panel:
 
 
 def readiness_failures() -> timeseries.Panel:
-    failed = q.rate(f"{q.REQUESTS}_count", 'route="/readyz"', 'status="503"')
+    failed = q.sum_rate(q.REQUEST_COUNT, 'route="/readyz"', 'status="503"', by=("instance",))
     return timeseries_panel(
         "Readiness 503s/s by instance",
         unit="reqps",
         description="Failed readiness checks per replica: that replica cannot reach the "
         "database within 1 s. All replicas at once points at the database itself.",
         # every scraped replica reads 0 until its first failure, rather than "No data"
-        queries=[
-            Query(f"{q.sum_by(('instance',), failed)} or {_replicas_at_zero()}", "{{instance}}")
-        ],
+        queries=[Query(f"{failed} or {_replicas_at_zero()}", "{{instance}}")],
     )
 
 
 def _replicas_at_zero() -> str:
-    return 'sum by (instance) (up{job="message-send-service"}) * 0'
+    return f"{q.sum_by(('instance',), q.series('up'))} * 0"
 
 
 def sends_refused() -> timeseries.Panel:
-    refused = q.rate(f"{q.REQUESTS}_count", q.SEND, 'status="503"')
+    refused = q.sum_rate(q.REQUEST_COUNT, q.SEND, 'status="503"')
     return timeseries_panel(
         "Sends refused with 503/s",
         unit="reqps",
         description="POST /api/messages/send answered 503 because the database was "
         "unavailable; the client should retry with the same clientMessageId.",
-        queries=[Query(q.or_zero(q.sum_by((), refused)), "503")],
+        queries=[Query(q.or_zero(refused), "503")],
     )
 
 
@@ -117,9 +113,9 @@ def pool_connections() -> timeseries.Panel:
         "rises with it).",
         queries=[
             Query(
-                q.max_by(("instance", "state"), pool + q.selector('state=~"in_use|idle"')),
+                q.max_by(("instance", "state"), q.series(pool, 'state=~"in_use|idle"')),
                 "{{instance}} {{state}}",
             ),
-            Query(q.max_by(("instance",), pool + q.selector('state="max"')), "{{instance}} max"),
+            Query(q.max_by(("instance",), q.series(pool, 'state="max"')), "{{instance}} max"),
         ],
     )

@@ -11,12 +11,12 @@ from .layout import Section, build_dashboard
 from .panels import (
     CRITICAL,
     GOOD,
-    Line,
     Query,
     State,
     critical,
-    latency_queries,
-    stat_panel,
+    latency_panel,
+    per_instance,
+    slo_panel,
     state_timeline_panel,
     timeseries_panel,
     warning,
@@ -54,75 +54,67 @@ def calls_by_outcome() -> timeseries.Panel:
         "Pusher calls/s by outcome",
         unit="reqps",
         description="HTTP calls to Pusher per second (a batch call counts once), by outcome.",
-        queries=[Query(q.sum_by(("outcome",), q.rate(PUSHER_CALLS)), "{{outcome}}")],
+        queries=[Query(q.sum_rate(PUSHER_CALLS, by=("outcome",)), "{{outcome}}")],
         width=8,
     )
 
 
 def error_ratio() -> timeseries.Panel:
-    failed = q.sum_by((), q.rate(PUSHER_CALLS, FAILED_CALL))
-    total = q.sum_by((), q.rate(PUSHER_CALLS))
     return timeseries_panel(
         "Pusher error ratio",
         unit="percentunit",
         description="Share of Pusher calls ending in an error or a timeout. Warning above "
         f"{t.PUSHER_ERROR_RATIO_WARNING:.0%}, critical above "
         f"{t.PUSHER_ERROR_RATIO_CRITICAL:.0%} (lines).",
-        queries=[Query(q.ratio(failed, total), "error + timeout share")],
+        queries=[Query(q.rate_share(PUSHER_CALLS, part=FAILED_CALL), "error + timeout share")],
         lines=[warning(t.PUSHER_ERROR_RATIO_WARNING), critical(t.PUSHER_ERROR_RATIO_CRITICAL)],
         width=8,
     )
 
 
 def call_latency() -> timeseries.Panel:
-    return timeseries_panel(
-        "Pusher call latency (p50 / p95 / p99)",
-        unit="s",
+    return latency_panel(
+        "Pusher call latency",
+        q.PUSHER_CALL_DURATION,
         description="Duration of one HTTP call to Pusher, including timeouts.",
-        queries=latency_queries("messages_pusher_request_duration_seconds"),
         width=8,
     )
 
 
 def delivery_latency() -> timeseries.Panel:
     ack = t.DELIVERY_PUSHER_ACK_P95_SECONDS
-    return timeseries_panel(
-        "Delivery latency by stage (p50 / p95 / p99)",
-        unit="s",
+    return latency_panel(
+        "Delivery latency by stage",
+        DELIVERY,
         description="From the message's commit to Pusher's acceptance (pusher_ack) and to the "
         f"recipient's receipt (client_receipt). Lines: pusher_ack p95 under {ack * 1000:.0f} ms "
         f"(design goal); {t.DELIVERY_SLO_SHARE:.0%} of messages within "
         f"{t.DELIVERY_SLO_SECONDS:g} s (SLO).",
-        queries=latency_queries(DELIVERY, by="stage"),
+        by="stage",
         lines=[warning(ack), critical(t.DELIVERY_SLO_SECONDS)],
     )
 
 
 def delivered_within_slo() -> stat.Panel:
     seconds = t.DELIVERY_SLO_SECONDS
-    return stat_panel(
+    return slo_panel(
         "Delivered within 1 s (SLO 99 %)",
-        unit="percentunit",
+        objective=t.DELIVERY_SLO_SHARE,
         description=f"Share of messages delivered within {seconds:g} s of their commit, per "
         f"stage, over the dashboard's time range. Red under {t.DELIVERY_SLO_SHARE:.0%}.",
-        queries=[Query(q.share_within(DELIVERY, seconds, by=("stage",)), "{{stage}}")],
-        base_color=CRITICAL,
-        lines=[Line(t.DELIVERY_SLO_SHARE, GOOD)],
+        query=Query(q.share_within(DELIVERY, seconds, by=("stage",)), "{{stage}}"),
         decimals=2,
     )
 
 
 def pusher_success_slo() -> stat.Panel:
-    succeeded = q.sum_by((), q.increase(PUSHER_CALLS, 'outcome="success"', window=q.SLO_WINDOW))
-    total = q.sum_by((), q.increase(PUSHER_CALLS, window=q.SLO_WINDOW))
-    return stat_panel(
+    succeeded = q.range_share(PUSHER_CALLS, part='outcome="success"')
+    return slo_panel(
         "Pusher call success (SLO 99.9 %)",
-        unit="percentunit",
+        objective=t.PUSHER_SUCCESS_SLO,
         description="Share of Pusher calls that succeeded over the dashboard's time range. "
         f"Red under {t.PUSHER_SUCCESS_SLO:.1%}.",
-        queries=[Query(q.ratio(succeeded, total), "success")],
-        base_color=CRITICAL,
-        lines=[Line(t.PUSHER_SUCCESS_SLO, GOOD)],
+        query=Query(succeeded, "success"),
         decimals=3,
     )
 
@@ -132,12 +124,7 @@ def circuit_state() -> statetimeline.Panel:
         "Circuit breaker by instance",
         description="Open: the replica has suspended calls to Pusher after repeated failures; "
         "messages wait in the database and the relay delivers them once it closes.",
-        queries=[
-            Query(
-                q.max_by(("instance",), f"messages_pusher_circuit_open{q.selector()}"),
-                "{{instance}}",
-            )
-        ],
+        queries=[per_instance("messages_pusher_circuit_open")],
         states=[State(0, "closed", GOOD), State(1, "open", CRITICAL)],
         width=9,
     )
@@ -148,9 +135,7 @@ def pusher_up() -> statetimeline.Panel:
         "Pusher up (probe) by instance",
         description="Result of each replica's last availability probe of Pusher. Sends keep "
         "working while Pusher is down; delivery waits.",
-        queries=[
-            Query(q.max_by(("instance",), f"messages_pusher_up{q.selector()}"), "{{instance}}")
-        ],
+        queries=[per_instance("messages_pusher_up")],
         states=[State(1, "up", GOOD), State(0, "down", CRITICAL)],
         width=9,
     )
@@ -161,38 +146,40 @@ def retries() -> timeseries.Panel:
         "Pusher retries/s",
         unit="reqps",
         description="Calls to Pusher carrying an event that failed before.",
-        queries=[Query(q.sum_by((), q.rate("messages_pusher_retries_total")), "retried calls")],
+        queries=[Query(q.sum_rate("messages_pusher_retries_total"), "retried calls")],
         width=6,
     )
 
 
 def jobs_active() -> timeseries.Panel:
     limit = t.BACKGROUND_JOBS_ACTIVE
-    return timeseries_panel(
-        "Background jobs active by instance",
-        unit="short",
-        description=f"Pusher calls running per replica; the line ({limit}) is the alert "
-        "threshold: calls are piling up behind a slow Pusher.",
-        queries=[_jobs("active")],
-        lines=[critical(limit)],
+    return _jobs_by_instance(
+        "active",
+        limit,
+        f"Pusher calls running per replica; the line ({limit}) is the alert threshold: calls "
+        "are piling up behind a slow Pusher.",
     )
 
 
 def jobs_pending() -> timeseries.Panel:
     limit = t.BACKGROUND_JOBS_PENDING
-    return timeseries_panel(
-        "Background jobs pending by instance",
-        unit="short",
-        description=f"Events queued per replica, waiting for a Pusher call; the line ({limit}) "
-        "is the alert threshold.",
-        queries=[_jobs("pending")],
-        lines=[critical(limit)],
+    return _jobs_by_instance(
+        "pending",
+        limit,
+        f"Events queued per replica, waiting for a Pusher call; the line ({limit}) is the alert "
+        "threshold.",
     )
 
 
-def _jobs(state: str) -> Query:
-    series = "messages_background_jobs" + q.selector(f'state="{state}"')
-    return Query(q.max_by(("instance",), series), "{{instance}}")
+def _jobs_by_instance(state: str, limit: int, description: str) -> timeseries.Panel:
+    """One state of the background-jobs gauge per replica, against its alert threshold."""
+    return timeseries_panel(
+        f"Background jobs {state} by instance",
+        unit="short",
+        description=description,
+        queries=[per_instance("messages_background_jobs", f'state="{state}"')],
+        lines=[critical(limit)],
+    )
 
 
 def undelivered() -> timeseries.Panel:
@@ -201,7 +188,7 @@ def undelivered() -> timeseries.Panel:
         unit="short",
         description="Stored messages not yet accepted by Pusher, database-wide (every replica "
         f"reports the same value, hence max). Alert above {t.UNDELIVERED_BACKLOG}.",
-        queries=[Query(q.max_by((), f"messages_undelivered{q.selector()}"), "undelivered")],
+        queries=[Query(q.max_by((), q.series("messages_undelivered")), "undelivered")],
         lines=[critical(t.UNDELIVERED_BACKLOG)],
         width=8,
     )
@@ -215,7 +202,7 @@ def oldest_undelivered_age() -> timeseries.Panel:
         f"database-wide. Warning above {t.OLDEST_UNDELIVERED_WARNING_SECONDS} s, critical "
         f"above {t.OLDEST_UNDELIVERED_CRITICAL_SECONDS} s.",
         queries=[
-            Query(q.max_by((), f"messages_oldest_undelivered_age_seconds{q.selector()}"), "oldest")
+            Query(q.max_by((), q.series("messages_oldest_undelivered_age_seconds")), "oldest")
         ],
         lines=[
             warning(t.OLDEST_UNDELIVERED_WARNING_SECONDS),
@@ -232,7 +219,7 @@ def dead_letters() -> timeseries.Panel:
         description="Events given up on (permanent rejection by Pusher or attempts exhausted), "
         "per interval. Each one is a message its recipient never got live; each has a "
         "Sentry event tagged message_id.",
-        queries=[Query(q.sum_by((), q.increase("messages_dead_lettered_total")), "dead-lettered")],
+        queries=[Query(q.sum_increase("messages_dead_lettered_total"), "dead-lettered")],
         bars=True,
         width=8,
     )

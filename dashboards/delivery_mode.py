@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import stat, statetimeline, timeseries
 from grafana_foundation_sdk.builders.dashboard import Dashboard
-from grafana_foundation_sdk.models.common import BigValueTextMode
 
 from . import promql as q
 from . import thresholds as t
@@ -15,10 +14,11 @@ from .panels import (
     Query,
     State,
     critical,
-    latency_queries,
+    latency_panel,
+    per_instance,
+    replica_count_panel,
     stat_panel,
     state_timeline_panel,
-    timeseries_panel,
 )
 
 UID = "message-send-delivery-mode"
@@ -26,7 +26,7 @@ TITLE = "Message send — Delivery mode"
 
 MODE = "messages_delivery_mode"
 MODES = [State(0, "async", GOOD), State(1, "sync (rollback)", WARNING)]
-_SYNC = q.selector('mode="sync"')
+_SYNC = 'mode="sync"'
 
 
 def dashboard() -> Dashboard:
@@ -49,20 +49,19 @@ def current_mode() -> stat.Panel:
         description="sync (rollback) when any replica answers only after Pusher accepted the "
         "message; async when every replica answers at once. Switch with "
         "`python -m service delivery-mode`.",
-        queries=[Query(q.max_by((), MODE + _SYNC), "mode")],
+        queries=[Query(q.max_by((), q.series(MODE, _SYNC)), "mode")],
         states=MODES,
     )
 
 
 def replicas_by_mode() -> stat.Panel:
-    return stat_panel(
+    return replica_count_panel(
         "Replicas by mode",
+        metric=MODE,
+        label="mode",
         unit="short",
         description="How many replicas run each mode; both non-zero means a switch is "
         "still reaching the replicas.",
-        queries=[Query(q.sum_by(("mode",), f"{MODE}{q.selector()}"), "{{mode}}")],
-        base_color="blue",
-        text_mode=BigValueTextMode.VALUE_AND_NAME,
     )
 
 
@@ -70,27 +69,26 @@ def mode_by_instance() -> statetimeline.Panel:
     return state_timeline_panel(
         "Delivery mode by instance",
         description="Mode of each replica over time; lines up with the latency below.",
-        queries=[Query(q.max_by(("instance",), MODE + _SYNC), "{{instance}}")],
+        queries=[per_instance(MODE, _SYNC)],
         states=MODES,
     )
 
 
 def send_latency() -> timeseries.Panel:
     limit = t.SEND_LATENCY_P99_SECONDS
-    return timeseries_panel(
-        "Send latency (p50 / p95 / p99)",
-        unit="s",
+    return latency_panel(
+        "Send latency",
+        q.REQUESTS,
+        q.SEND,
         description="Time to answer POST /api/messages/send. In sync mode it includes the "
         f"Pusher call: the rollback's cost. SLO line: p99 under {limit * 1000:.0f} ms.",
-        queries=latency_queries(q.REQUESTS, q.SEND),
         lines=[critical(limit)],
     )
 
 
 def pusher_call_latency() -> timeseries.Panel:
-    return timeseries_panel(
-        "Pusher call latency (p50 / p95 / p99)",
-        unit="s",
+    return latency_panel(
+        "Pusher call latency",
+        q.PUSHER_CALL_DURATION,
         description="What sync mode adds to every send: one HTTP call to Pusher.",
-        queries=latency_queries("messages_pusher_request_duration_seconds"),
     )

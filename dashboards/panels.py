@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import prometheus, stat, statetimeline, timeseries
@@ -32,6 +32,8 @@ WARNING = "orange"
 CRITICAL = "red"
 
 PanelBuilder: TypeAlias = timeseries.Panel | stat.Panel | statetimeline.Panel
+#: the same kinds, for a helper that hands back the builder it was given
+AnyPanel = TypeVar("AnyPanel", timeseries.Panel, stat.Panel, statetimeline.Panel)
 
 
 @dataclass(frozen=True)
@@ -67,17 +69,33 @@ def critical(value: float) -> Line:
     return Line(value, CRITICAL)
 
 
-def latency_queries(histogram: str, *matchers: str, by: str | None = None) -> list[Query]:
-    """p50, p95 and p99 of a histogram, one target each (per `by` label when given)."""
-    return [_latency_query(quantile, histogram, matchers, by) for quantile in q.QUANTILES]
+def per_instance(metric: str, *matchers: str) -> Query:
+    """A gauge as each replica reports it, one series per instance."""
+    return Query(q.max_by(("instance",), q.series(metric, *matchers)), _label("instance"))
 
 
-def _latency_query(
-    quantile: float, histogram: str, matchers: Sequence[str], by: str | None
-) -> Query:
-    labels = (by,) if by else ()
-    legend = f"p{quantile * 100:g}" + (f" {{{{{by}}}}}" if by else "")
-    return Query(q.quantile(quantile, histogram, *matchers, by=labels), legend)
+def latency_panel(
+    subject: str,
+    histogram: str,
+    *matchers: str,
+    description: str,
+    by: str | None = None,
+    lines: Sequence[Line] = (),
+    width: int = 12,
+) -> timeseries.Panel:
+    """p50, p95 and p99 of a histogram in seconds, per `by` label when given.
+
+    The title, "<subject> (p50 / p95 / p99)", names the quantiles drawn.
+    """
+    quantiles = " / ".join(_quantile_name(quantile) for quantile in q.QUANTILES)
+    return timeseries_panel(
+        f"{subject} ({quantiles})",
+        unit="s",
+        description=description,
+        queries=[_latency_query(quantile, histogram, matchers, by) for quantile in q.QUANTILES],
+        lines=lines,
+        width=width,
+    )
 
 
 def timeseries_panel(
@@ -92,13 +110,8 @@ def timeseries_panel(
 ) -> timeseries.Panel:
     """A graph; `lines` are drawn as horizontal threshold lines."""
     panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
+        _panel(timeseries.Panel(), title, description, unit, _thresholds(GOOD, lines))
         .min(0)
-        .datasource(DATASOURCE)
-        .thresholds(_thresholds(GOOD, lines))
         .legend(_legend())
         .tooltip(_tooltip())
         .span(width)
@@ -129,12 +142,7 @@ def stat_panel(
 ) -> stat.Panel:
     """A single figure from instant queries; `lines` colour it, `states` name its values."""
     panel = (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(DATASOURCE)
-        .thresholds(_thresholds(base_color, lines))
+        _panel(stat.Panel(), title, description, unit, _thresholds(base_color, lines))
         .mappings(_mappings(states))
         .graph_mode(common.BigValueGraphMode.NONE)
         .color_mode(common.BigValueColorMode.BACKGROUND)
@@ -149,6 +157,37 @@ def stat_panel(
     return panel
 
 
+def slo_panel(
+    title: str, *, objective: float, description: str, query: Query, decimals: int, width: int = 6
+) -> stat.Panel:
+    """A share against its objective: red under it, green from it up."""
+    return stat_panel(
+        title,
+        unit="percentunit",
+        description=description,
+        queries=[query],
+        base_color=CRITICAL,
+        lines=[Line(objective, GOOD)],
+        decimals=decimals,
+        width=width,
+    )
+
+
+def replica_count_panel(
+    title: str, *, metric: str, label: str, unit: str, description: str, width: int = 6
+) -> stat.Panel:
+    """How many replicas report each value of `label` on an info-style gauge, one figure each."""
+    return stat_panel(
+        title,
+        unit=unit,
+        description=description,
+        queries=[Query(q.sum_by((label,), q.series(metric)), _label(label))],
+        base_color="blue",
+        text_mode=common.BigValueTextMode.VALUE_AND_NAME,
+        width=width,
+    )
+
+
 def state_timeline_panel(
     title: str,
     *,
@@ -159,12 +198,7 @@ def state_timeline_panel(
 ) -> statetimeline.Panel:
     """One lane per series (e.g. per instance) of a 0/1 gauge, coloured by `states`."""
     panel = (
-        statetimeline.Panel()
-        .title(title)
-        .description(description)
-        .unit("none")
-        .datasource(DATASOURCE)
-        .thresholds(_thresholds(GOOD, ()))
+        _panel(statetimeline.Panel(), title, description, "none", _thresholds(GOOD, ()))
         .mappings(_mappings(states))
         .show_value(common.VisibilityMode.AUTO)
         .merge_values(True)
@@ -174,6 +208,19 @@ def state_timeline_panel(
     )
     _add_targets(panel, queries, instant=False)
     return panel
+
+
+def _panel(
+    panel: AnyPanel, title: str, description: str, unit: str, thresholds: ThresholdsConfig
+) -> AnyPanel:
+    """What every panel has: its texts, its unit, the data source and threshold steps."""
+    return (
+        panel.title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .thresholds(thresholds)
+    )
 
 
 def _add_targets(panel: PanelBuilder, queries: Sequence[Query], *, instant: bool) -> None:
@@ -220,3 +267,20 @@ def _tooltip() -> common_builders.VizTooltipOptions:
         .mode(common.TooltipDisplayMode.MULTI)
         .sort(common.SortOrder.DESCENDING)
     )
+
+
+def _latency_query(
+    quantile: float, histogram: str, matchers: Sequence[str], by: str | None
+) -> Query:
+    labels = (by,) if by else ()
+    legend = _quantile_name(quantile) + (f" {_label(by)}" if by else "")
+    return Query(q.quantile(quantile, histogram, *matchers, by=labels), legend)
+
+
+def _quantile_name(quantile: float) -> str:
+    return f"p{quantile * 100:g}"
+
+
+def _label(name: str) -> str:
+    """A legend part that Grafana replaces with the series' value of label `name`."""
+    return "{{" + name + "}}"

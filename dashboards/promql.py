@@ -17,6 +17,9 @@ QUANTILES = (0.5, 0.95, 0.99)
 SEND = f'route="{SEND_ROUTE}"'
 SERVER_ERROR = 'status=~"5.."'
 REQUESTS = "http_server_request_duration_seconds"
+#: one sample per request answered
+REQUEST_COUNT = f"{REQUESTS}_count"
+PUSHER_CALL_DURATION = "messages_pusher_request_duration_seconds"
 
 
 def selector(*matchers: str) -> str:
@@ -24,12 +27,29 @@ def selector(*matchers: str) -> str:
     return "{" + ", ".join((f'job="{JOB}"', *matchers)) + "}"
 
 
+def series(metric: str, *matchers: str) -> str:
+    """`metric{job="message-send-service", <matchers>}`."""
+    return metric + selector(*matchers)
+
+
 def rate(metric: str, *matchers: str) -> str:
-    return f"rate({metric}{selector(*matchers)}[{RATE_WINDOW}])"
+    return f"rate({series(metric, *matchers)}[{RATE_WINDOW}])"
 
 
 def increase(metric: str, *matchers: str, window: str = RATE_WINDOW) -> str:
-    return f"increase({metric}{selector(*matchers)}[{window}])"
+    return f"increase({series(metric, *matchers)}[{window}])"
+
+
+def sum_rate(metric: str, *matchers: str, by: Sequence[str] = ()) -> str:
+    """`sum by (by) (rate(…))`: a counter's rate across replicas."""
+    return sum_by(by, rate(metric, *matchers))
+
+
+def sum_increase(
+    metric: str, *matchers: str, by: Sequence[str] = (), window: str = RATE_WINDOW
+) -> str:
+    """`sum by (by) (increase(…))`: a counter's increase across replicas."""
+    return sum_by(by, increase(metric, *matchers, window=window))
 
 
 def sum_by(labels: Sequence[str], expr: str) -> str:
@@ -57,9 +77,29 @@ def ratio(numerator: str, denominator: str) -> str:
     return f"{numerator} / {denominator}"
 
 
+def rate_share(counter: str, *matchers: str, part: str, zero_if_absent: bool = False) -> str:
+    """Share of a counter's rate whose series also match `part`, for graphs.
+
+    `zero_if_absent`: the `part` series only appear once counted (e.g. a 5xx status), so the
+    share reads 0 rather than empty until then.
+    """
+    return _share(sum_rate(counter, *matchers, part), sum_rate(counter, *matchers), zero_if_absent)
+
+
+def range_share(counter: str, *matchers: str, part: str, zero_if_absent: bool = False) -> str:
+    """Like `rate_share`, over the dashboard's time range: for SLO figures."""
+    part_total = sum_increase(counter, *matchers, part, window=SLO_WINDOW)
+    whole = sum_increase(counter, *matchers, window=SLO_WINDOW)
+    return _share(part_total, whole, zero_if_absent)
+
+
+def _share(part: str, whole: str, zero_if_absent: bool) -> str:
+    return ratio(or_zero(part) if zero_if_absent else part, whole)
+
+
 def quantile(q: float, histogram: str, *matchers: str, by: Sequence[str] = ()) -> str:
     """`histogram_quantile(q, sum by (le, …) (rate(<histogram>_bucket{…}[$__rate_interval])))`."""
-    buckets = sum_by(("le", *by), rate(f"{histogram}_bucket", *matchers))
+    buckets = sum_rate(f"{histogram}_bucket", *matchers, by=("le", *by))
     return f"histogram_quantile({q}, {buckets})"
 
 
