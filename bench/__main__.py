@@ -17,7 +17,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 from rich.console import Console
@@ -27,9 +27,20 @@ from rich.progress import Progress
 from . import report
 from .delivery import burst, drain, rss_under_slow_pusher
 from .latency import steady_delivery
-from .load import send_load
+from .load import Run, send_load
+from .results import (
+    Burst,
+    DeliveryLatency,
+    DocumentTable,
+    Drain,
+    ResponseTimes,
+    Results,
+    Rss,
+    SlowPusherRow,
+    ThroughputRow,
+)
 from .stack import service, stack
-from .throughput import service_vs_bare, traced, under_pusher_delay
+from .throughput import Measured, service_vs_bare, traced, under_pusher_delay
 from .wrk import write_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,8 +83,15 @@ VARIANTS = (
     Variant(tracing=1.0),
 )
 
-QUICK = Plan(runs=1, wrk_seconds=2.0, connections=(1, 50), doc_requests=20, steady_seconds=3,
-             backlog=1000, rss_seconds=5.0)  # fmt: skip
+QUICK = Plan(
+    runs=1,
+    wrk_seconds=2.0,
+    connections=(1, 50),
+    doc_requests=20,
+    steady_seconds=3,
+    backlog=1000,
+    rss_seconds=5.0,
+)
 
 
 def machine() -> str:
@@ -109,8 +127,9 @@ class Runner:
         self.progress.advance(self.task)
         return result
 
-    async def document_table(self) -> dict[str, Any]:
-        plan, runs = self.plan, {"sync": [], "async": []}
+    async def document_table(self) -> DocumentTable:
+        plan = self.plan
+        runs: dict[str, list[Run]] = {"sync": [], "async": []}
         errors = {"sync": 0, "async": 0}
         async with stack() as s, aiohttp.ClientSession() as control:
             for mode in ("sync", "async"):
@@ -129,42 +148,41 @@ class Runner:
                         runs[mode].append(run)
                         errors[mode] += run.errors
                     await s.sandbox_fault(control)
-        table: dict[str, Any] = {
+        return {
             "delay": plan.delay,
             "requests": plan.doc_requests,
             "concurrency": plan.doc_concurrency,
             "sync_errors": errors["sync"],
             "async_errors": errors["async"],
+            "sync": _response_times(runs["sync"]),
+            "async": _response_times(runs["async"]),
         }
-        for mode, mode_runs in runs.items():
-            table[mode] = {
-                f"p{p}": report.spread([r.percentile(p) for r in mode_runs]) for p in (50, 95, 99)
-            }
-        return table
 
-    async def throughput(self, script: Path) -> list[dict[str, Any]]:
+    async def throughput(self, script: Path) -> list[ThroughputRow]:
         rows = []
         async with stack() as s:
             for connections in self.plan.connections:
                 pairs = []
                 for n in range(self.plan.runs):
                     order = "bare, then service" if n % 2 else "service, then bare"
-                    pairs.append(await self.step(
+                    pair = await self.step(
                         f"throughput: {connections} connections, run {n + 1} ({order})",
                         service_vs_bare(
                             s, script, connections, self.plan.wrk_seconds, bare_first=n % 2 == 1
                         ),
-                    ))  # fmt: skip
+                    )
+                    pairs.append(pair)
                     self.progress.advance(self.task)
                 rows.append(_throughput_row(connections, pairs))
         return rows
 
-    async def slow_pusher(self, script: Path) -> list[dict[str, Any]]:
-        rows = []
+    async def slow_pusher(self, script: Path) -> list[SlowPusherRow]:
+        rows: list[SlowPusherRow] = []
         async with stack() as s:
             for variant in VARIANTS:
                 delay = self.plan.delay if variant.slow_pusher else 0.0
-                results, spans = [], []
+                results: list[Measured] = []
+                spans: list[float] = []
                 for n in range(self.plan.runs):
                     label = f"{variant.label(delay)}, run {n + 1}"
                     if variant.tracing is None:
@@ -179,35 +197,42 @@ class Runner:
                         results.append(measured)
                         spans.append(per_request)
                 wrk = [r.wrk for r in results]
-                rows.append({
-                    "delay": delay, "loop": variant.loop, "connections": 50,
-                    "tracing": variant.tracing,
-                    "spans_per_request": report.spread(spans) if spans else None,
-                    "rps": report.spread([r.throughput for r in wrk]),
-                    "p50": report.spread([r.p50_ms for r in wrk]),
-                    "p99": report.spread([r.p99_ms for r in wrk]),
-                    "cpu_ms": report.spread([r.cpu_ms_per_request for r in results]),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "delay": delay,
+                        "loop": variant.loop,
+                        "connections": 50,
+                        "tracing": variant.tracing,
+                        "spans_per_request": report.spread(spans) if spans else None,
+                        "rps": report.spread([r.throughput for r in wrk]),
+                        "p50": report.spread([r.p50_ms for r in wrk]),
+                        "p99": report.spread([r.p99_ms for r in wrk]),
+                        "cpu_ms": report.spread([r.cpu_ms_per_request for r in results]),
+                    }
+                )
         return rows
 
-    async def delivery_latency(self) -> dict[str, Any]:
+    async def delivery_latency(self) -> DeliveryLatency:
         plan, runs = self.plan, []
         for n in range(plan.runs):
             async with stack() as s:
-                runs.append(await self.step(
+                steady = await self.step(
                     f"delivery latency, run {n + 1}",
                     steady_delivery(s, rate=plan.steady_rate, seconds=plan.steady_seconds),
-                ))  # fmt: skip
+                )
+                runs.append(steady)
         return {
-            "rate": plan.steady_rate, "seconds": plan.steady_seconds,
-            "messages": sum(r.messages for r in runs), "received": sum(r.received for r in runs),
+            "rate": plan.steady_rate,
+            "seconds": plan.steady_seconds,
+            "messages": sum(r.messages for r in runs),
+            "received": sum(r.received for r in runs),
             "ack_p50": report.spread([report.percentile(r.ack_ms, 50) for r in runs]),
             "ack_p99": report.spread([report.percentile(r.ack_ms, 99) for r in runs]),
             "client_p50": report.spread([report.percentile(r.client_ms, 50) for r in runs]),
             "client_p99": report.spread([report.percentile(r.client_ms, 99) for r in runs]),
-        }  # fmt: skip
+        }
 
-    async def delivery_figures(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    async def delivery_figures(self) -> tuple[Burst, Drain, Rss]:
         async with stack() as s:
             b = await self.step("burst of 1,000 sends", burst(s))
         async with stack() as s:
@@ -220,14 +245,26 @@ class Runner:
                 rss_under_slow_pusher(s, seconds=self.plan.rss_seconds),
             )
         return (
-            {"messages": b.messages, "calls": b.calls, "connections": b.connections,
-             "seconds": b.seconds_to_deliver},
+            {
+                "messages": b.messages,
+                "calls": b.calls,
+                "connections": b.connections,
+                "seconds": b.seconds_to_deliver,
+            },
             {"backlog": self.plan.backlog, "seconds": seconds, "rate": rate},
-            {**rss, "seconds": self.plan.rss_seconds},
-        )  # fmt: skip
+            rss,
+        )
 
 
-def _throughput_row(connections: int, pairs: list[Any]) -> dict[str, Any]:
+def _response_times(runs: list[Run]) -> ResponseTimes:
+    return {
+        "p50": report.spread([r.percentile(50) for r in runs]),
+        "p95": report.spread([r.percentile(95) for r in runs]),
+        "p99": report.spread([r.percentile(99) for r in runs]),
+    }
+
+
+def _throughput_row(connections: int, pairs: list[tuple[Measured, Measured]]) -> ThroughputRow:
     mine, bare = [m.wrk for m, _ in pairs], [b.wrk for _, b in pairs]
     return {
         "connections": connections,
@@ -253,21 +290,28 @@ def _throughput_row(connections: int, pairs: list[Any]) -> dict[str, Any]:
     }
 
 
-async def run(plan: Plan, console: Console) -> dict[str, Any]:
+async def run(plan: Plan, console: Console) -> Results:
     script = write_script(Path(tempfile.mkdtemp(prefix="msgsvc-wrk-")) / "send.lua")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     with Progress(console=console, transient=False) as progress:
         runner = Runner(plan, progress)
-        results: dict[str, Any] = {
-            "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine(),
-            "runs": plan.runs,
-        }
-        results["document_table"] = await runner.document_table()
-        results["throughput"] = await runner.throughput(script)
-        results["slow_pusher"] = await runner.slow_pusher(script)
-        results["delivery_latency"] = await runner.delivery_latency()
-        results["burst"], results["drain"], results["rss"] = await runner.delivery_figures()
-    return results
+        document_table = await runner.document_table()
+        throughput = await runner.throughput(script)
+        slow_pusher = await runner.slow_pusher(script)
+        delivery_latency = await runner.delivery_latency()
+        burst, drain, rss = await runner.delivery_figures()
+    return {
+        "when": when,
+        "machine": machine(),
+        "runs": plan.runs,
+        "document_table": document_table,
+        "throughput": throughput,
+        "slow_pusher": slow_pusher,
+        "delivery_latency": delivery_latency,
+        "burst": burst,
+        "drain": drain,
+        "rss": rss,
+    }
 
 
 def main() -> None:

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 from aiohttp import web
 
-from service.__main__ import event_loop
+from service.event_loop import event_loop
 from service.store import queries
+from service.store.database import keep_session
 from service.store.messages import conversation_of
-from service.store.pool import keep_session
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 
@@ -23,21 +23,21 @@ async def send(request: web.Request) -> web.Response:
     body = await request.json()
     sender, recipient = int(body["senderId"]), int(body["recipientId"])
     low, high = min(sender, recipient), max(sender, recipient)
+    # the service's own statements, with no delivery state: no socket, claim, lease or trace
+    values = (sender, recipient, body["content"], None, None, None, 0.0, None)
     async with request.app[POOL].acquire() as connection:
         row = await connection.fetchrow(
-            queries.INSERT_MESSAGE_IN_EXISTING_CONVERSATION, low, high, sender, recipient,
-            body["content"], None, None, None, 0.0, None,
-        )  # fmt: skip
+            queries.INSERT_MESSAGE_IN_EXISTING_CONVERSATION, low, high, *values
+        )
         if row is None:  # the first message of a conversation (maybe racing another one)
             conversation = await conversation_of(connection, sender, recipient)
-            row = await connection.fetchrow(
-                queries.INSERT_MESSAGE, conversation, sender, recipient, body["content"], None,
-                None, None, 0.0, None,
-            )  # fmt: skip
+            row = await connection.fetchrow(queries.INSERT_MESSAGE, conversation, *values)
+    assert row is not None  # the second insert always returns the row
     message = dict(row)
     message["created_at"] = message["created_at"].isoformat()
-    return web.Response(text=json.dumps({"success": True, "message": message}),
-                        content_type="application/json")  # fmt: skip
+    return web.Response(
+        text=json.dumps({"success": True, "message": message}), content_type="application/json"
+    )
 
 
 async def pool(app: web.Application) -> AsyncIterator[None]:
@@ -51,8 +51,15 @@ def main() -> None:
     app.cleanup_ctx.append(pool)
     app.router.add_post("/api/messages/send", send)
     # the same event loop and pool settings as the service: the comparison is about the work
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), backlog=2048, access_log=None,
-                print=None, loop=event_loop(os.environ))  # fmt: skip
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        backlog=2048,
+        access_log=None,
+        print=None,
+        loop=event_loop(os.environ),
+    )
 
 
 if __name__ == "__main__":

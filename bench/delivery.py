@@ -10,7 +10,10 @@ from dataclasses import dataclass
 import aiohttp
 import asyncpg
 
+from service.store import queries
+
 from .load import send_load
+from .results import Rss
 from .stack import Stack, service
 
 
@@ -26,14 +29,19 @@ class BurstResult:
         return self.calls / self.messages
 
 
+async def _pending(connection: asyncpg.Connection) -> int:
+    """Messages not yet delivered nor dead-lettered, by the service's own backlog query."""
+    backlog = await connection.fetchrow(queries.DELIVERY_BACKLOG)
+    assert backlog is not None
+    return int(backlog["pending"])
+
+
 async def _wait_delivered(database_url: str, timeout: float = 300.0) -> float:
     """Seconds until no message is pending delivery."""
     started = time.perf_counter()
     connection = await asyncpg.connect(database_url)
     try:
-        while await connection.fetchval(
-            "SELECT count(*) FROM messages WHERE delivered_at IS NULL AND dead_lettered_at IS NULL"
-        ):
+        while await _pending(connection):
             if time.perf_counter() - started > timeout:
                 raise TimeoutError("backlog did not drain")
             await asyncio.sleep(0.05)
@@ -68,9 +76,7 @@ async def drain(stack: Stack, backlog: int = 10_000) -> tuple[float, float]:
     return seconds, backlog / seconds
 
 
-async def rss_under_slow_pusher(
-    stack: Stack, seconds: float = 30.0, delay: float = 3.0
-) -> dict[str, float]:
+async def rss_under_slow_pusher(stack: Stack, seconds: float = 30.0, delay: float = 3.0) -> Rss:
     """RSS of the service before and after `seconds` of sends at full speed while every Pusher
     call takes `delay` seconds."""
     async with aiohttp.ClientSession() as control, service(stack) as svc:
@@ -81,6 +87,7 @@ async def rss_under_slow_pusher(
         after = svc.rss_mib()
         await stack.sandbox_fault(control)
     return {
+        "seconds": seconds,
         "rss_before_mib": before,
         "rss_after_mib": after,
         "sends": len(run.latencies_ms),

@@ -9,6 +9,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 import aiohttp
 
@@ -19,20 +20,30 @@ from .stack import Stack, service
 
 
 @dataclass(frozen=True)
-class DeliveryLatency:
+class SteadyDeliveryRun:
+    """One run's raw latencies, ms from commit; `report.spread` summarises several runs."""
+
     messages: int
     received: int
     ack_ms: list[float]
     client_ms: list[float]
 
 
-def _committed(message: dict) -> float:
+class SentMessage(TypedDict):
+    """The fields of a send's response message that the measurement uses."""
+
+    id: int
+    conversationId: int
+    createdAt: str
+
+
+def _committed(message: SentMessage) -> float:
     return datetime.fromisoformat(message["createdAt"].replace("Z", "+00:00")).timestamp()
 
 
 async def _subscriber(
     stack: Stack, channels: list[str], arrivals: dict[int, float]
-) -> asyncio.Task:
+) -> asyncio.Task[None]:
     """A protocol-7 client on the sandbox, subscribed to every channel, recording arrivals."""
     config = stack.sandbox
     url = stack.sandbox_url.replace("http", "ws") + f"/app/{config.key}?protocol=7&client=bench"
@@ -75,27 +86,28 @@ async def _all_arrived(arrivals: dict[int, float], ids: list[int], timeout: floa
 
 async def steady_delivery(
     stack: Stack, *, rate: float = 100, seconds: float = 10
-) -> DeliveryLatency:
+) -> SteadyDeliveryRun:
     pairs = [(2 * n + 1, 2 * n + 2) for n in range(10)]
     arrivals: dict[int, float] = {}
     async with service(stack) as svc, aiohttp.ClientSession() as session:
 
-        async def send(sender: int, recipient: int, n: int) -> dict:
+        async def send(sender: int, recipient: int, n: int) -> SentMessage:
             async with session.post(
                 f"{svc.base}/api/messages/send",
                 json={"recipientId": recipient, "content": f"steady {n}"},
                 headers={"Authorization": bearer(sender)},
             ) as response:
-                return (await response.json())["message"]
+                message: SentMessage = (await response.json())["message"]
+                return message
 
         first = [await send(a, b, -1) for a, b in pairs]
         channels = [f"private-conversation-{m['conversationId']}" for m in first]
         listener = await _subscriber(stack, channels, arrivals)
         await stack.sandbox_reset(session)
-        sent: list[dict] = []
+        sent: list[SentMessage] = []
         start = time.perf_counter()
         total = int(rate * seconds)
-        pending = []
+        pending: list[asyncio.Task[SentMessage]] = []
         for n in range(total):
             sender, recipient = pairs[n % len(pairs)]
             pending.append(asyncio.create_task(send(sender, recipient, n)))
@@ -109,4 +121,4 @@ async def steady_delivery(
         listener.cancel()
     ack = [1000 * (accepted[m["id"]] - _committed(m)) for m in sent if m["id"] in accepted]
     client = [1000 * (arrivals[m["id"]] - _committed(m)) for m in sent if m["id"] in arrivals]
-    return DeliveryLatency(len(sent), len(client), ack, client)
+    return SteadyDeliveryRun(len(sent), len(client), ack, client)

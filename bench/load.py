@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -53,7 +54,18 @@ async def send_load(
     latencies: list[float] = []
     errors = 0
     stop_at = time.perf_counter() + seconds if seconds else float("inf")
-    counter = (n for n in range(requests) if time.perf_counter() < stop_at)
+
+    def numbers() -> Iterator[int]:
+        # Stops at the deadline. A filtering generator expression here (`… if now < stop_at`)
+        # spun through the rest of range(requests) on the first call after it, blocking this
+        # loop for over a minute: long enough for the service to close the idle keep-alive
+        # connections, so the next request failed with "Server disconnected".
+        for n in range(requests):
+            if time.perf_counter() >= stop_at:
+                return
+            yield n
+
+    counter = numbers()
     connector = aiohttp.TCPConnector(limit=concurrency)
 
     async def worker(session: aiohttp.ClientSession) -> None:

@@ -5,18 +5,30 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-from typing import Any
+
+from .results import (
+    PERCENTILES,
+    Burst,
+    DeliveryLatency,
+    DocumentTable,
+    Drain,
+    Results,
+    Rss,
+    SlowPusherRow,
+    Spread,
+    ThroughputRow,
+)
 
 RESULTS_BEGIN = "<!-- results:begin (written by python -m bench) -->"
 RESULTS_END = "<!-- results:end -->"
 
 
-def spread(values: list[float]) -> dict[str, float]:
+def spread(values: list[float]) -> Spread:
     """Median and range of several runs."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def fmt(stat: dict[str, float], unit: str = "", digits: int = 1) -> str:
+def fmt(stat: Spread, unit: str = "", digits: int = 1) -> str:
     median = f"{stat['median']:,.{digits}f}{unit}"
     if stat["min"] == stat["max"]:
         return median
@@ -28,9 +40,12 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-def markdown(results: dict[str, Any]) -> str:
-    lines = [f"Run {results['when']} on {results['machine']} — {results['runs']} runs per figure; "
-             "medians, with the range over runs in brackets.", ""]  # fmt: skip
+def markdown(results: Results) -> str:
+    lines = [
+        f"Run {results['when']} on {results['machine']} — {results['runs']} runs per figure; "
+        "medians, with the range over runs in brackets.",
+        "",
+    ]
     lines += _document_table(results["document_table"])
     lines += _throughput(results["throughput"])
     lines += _slow_pusher(results["slow_pusher"])
@@ -40,7 +55,7 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _document_table(table: dict[str, Any]) -> list[str]:
+def _document_table(table: DocumentTable) -> list[str]:
     sync, fast = table["sync"], table["async"]
     rows = [
         f"### The design document's table (Pusher takes {table['delay']:.0f} s per call; "
@@ -49,17 +64,21 @@ def _document_table(table: dict[str, Any]) -> list[str]:
         "| Metric | Before (sync) | After (async) | Improvement |",
         "|--------|---------------|---------------|-------------|",
     ]
-    for p in ("p50", "p95", "p99"):
+    for p in PERCENTILES:
         gain = 100 * (1 - fast[p]["median"] / sync[p]["median"])
-        rows.append(f"| Response time {p} | {fmt(sync[p], ' ms', 0)} | {fmt(fast[p], ' ms')} | "
-                    f"**{gain:.1f}% faster** |")  # fmt: skip
-    rows.append(f"| Pusher trigger | ~{table['delay'] * 1000:.0f} ms (blocking) | "
-                f"~{table['delay'] * 1000:.0f} ms (background) | non-blocking |")  # fmt: skip
+        rows.append(
+            f"| Response time {p} | {fmt(sync[p], ' ms', 0)} | {fmt(fast[p], ' ms')} | "
+            f"**{gain:.1f}% faster** |"
+        )
+    rows.append(
+        f"| Pusher trigger | ~{table['delay'] * 1000:.0f} ms (blocking) | "
+        f"~{table['delay'] * 1000:.0f} ms (background) | non-blocking |"
+    )
     rows.append(f"| Errors | {table['sync_errors']} | {table['async_errors']} | |")
     return [*rows, ""]
 
 
-def _throughput(rows: list[dict[str, Any]]) -> list[str]:
+def _throughput(rows: list[ThroughputRow]) -> list[str]:
     out = [
         "### Send throughput against a healthy Pusher, next to the bare handler (wrk)",
         "",
@@ -86,9 +105,11 @@ def _throughput(rows: list[dict[str, Any]]) -> list[str]:
     ]
     for row in rows:
         service = [
-            row[k]["median"] for k in ("service_cpu_ms", "service_postgres_ms", "sandbox_ms")
+            row["service_cpu_ms"]["median"],
+            row["service_postgres_ms"]["median"],
+            row["sandbox_ms"]["median"],
         ]
-        bare = [row[k]["median"] for k in ("bare_cpu_ms", "bare_postgres_ms")]
+        bare = [row["bare_cpu_ms"]["median"], row["bare_postgres_ms"]["median"]]
         out.append(
             f"| {row['connections']} | {service[0]:.3f} ms | {service[1]:.3f} ms | "
             f"{service[2]:.3f} ms | {row['calls_per_request']['median']:.3f} | "
@@ -98,7 +119,7 @@ def _throughput(rows: list[dict[str, Any]]) -> list[str]:
     return [*out, ""]
 
 
-def _slow_pusher(rows: list[dict[str, Any]]) -> list[str]:
+def _slow_pusher(rows: list[SlowPusherRow]) -> list[str]:
     out = [
         "### Does a slow Pusher move the send latency? And what do the event loop and tracing "
         "cost? (async mode, wrk)",
@@ -110,16 +131,18 @@ def _slow_pusher(rows: list[dict[str, Any]]) -> list[str]:
     for row in rows:
         tracing = "off"
         if row["tracing"] is not None:
-            spans = row["spans_per_request"]["median"]
-            tracing = f"{row['tracing']:.0%} ({spans:.2f} spans exported per request)"
-        out.append(f"| {row['delay']:.0f} s | {row['loop']} | {tracing} | {row['connections']} | "
-                   f"{fmt(row['rps'], '', 0)} | {fmt(row['p50'], ' ms', 2)} | "
-                   f"{fmt(row['p99'], ' ms', 2)} | {row['cpu_ms']['median']:.3f} ms |")  # fmt: skip
+            spans = row["spans_per_request"]
+            assert spans is not None  # counted on every traced run
+            tracing = f"{row['tracing']:.0%} ({spans['median']:.2f} spans exported per request)"
+        out.append(
+            f"| {row['delay']:.0f} s | {row['loop']} | {tracing} | {row['connections']} | "
+            f"{fmt(row['rps'], '', 0)} | {fmt(row['p50'], ' ms', 2)} | "
+            f"{fmt(row['p99'], ' ms', 2)} | {row['cpu_ms']['median']:.3f} ms |"
+        )
     return [*out, ""]
 
 
-def _delivery(latency: dict[str, Any], burst: dict[str, Any], drain: dict[str, Any],
-              rss: dict[str, Any]) -> list[str]:  # fmt: skip
+def _delivery(latency: DeliveryLatency, burst: Burst, drain: Drain, rss: Rss) -> list[str]:
     return [
         f"### Delivery ({latency['rate']:.0f} messages/s for {latency['seconds']:.0f} s, "
         f"{latency['received']} of {latency['messages']} received by a subscribed client)",
@@ -145,7 +168,7 @@ def _delivery(latency: dict[str, Any], burst: dict[str, Any], drain: dict[str, A
     ]
 
 
-def write_json(results: dict[str, Any], path: Path) -> None:
+def write_json(results: Results, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
@@ -157,13 +180,13 @@ def update_benchmarks_md(section: str, path: Path) -> None:
     path.write_text(text[: start + len(RESULTS_BEGIN)] + "\n\n" + section + "\n" + text[end:])
 
 
-def plot(table: dict[str, Any], path: Path) -> None:
+def plot(table: DocumentTable, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = ["p50", "p95", "p99"]
+    labels = list(PERCENTILES)
     sync = [table["sync"][p]["median"] for p in labels]
     fast = [table["async"][p]["median"] for p in labels]
     figure, axis = plt.subplots(figsize=(7, 4))

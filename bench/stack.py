@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import aiohttp
-import asyncpg
 
+from service.devtools.databases import migrated_database
 from service.devtools.postgres import LocalPostgres, free_port
+from service.devtools.service_env import service_environment
 from service.sandbox import SandboxConfig
-from service.store.migrate import migrate
 
 JWT_SECRET = "bench-jwt-secret-long-enough-for-hs256-signing"
 
@@ -44,6 +44,33 @@ def _children(parent: int) -> list[int]:
     return found
 
 
+class SandboxEvent(TypedDict):
+    """An event the sandbox accepted, as its control API lists it."""
+
+    channel: str
+    name: str
+    data: str
+    socket_id: str | None
+    received_at: float
+
+
+class SandboxCall(TypedDict):
+    """An HTTP API call the sandbox received: its path, status and events carried."""
+
+    path: str
+    status: int
+    events: int
+
+
+class SandboxListing(TypedDict):
+    """The sandbox's `GET /_sandbox/events`."""
+
+    events: list[SandboxEvent]
+    calls: list[SandboxCall]
+    connections: int
+    held: int
+
+
 @dataclass
 class Stack:
     database_url: str
@@ -61,23 +88,13 @@ class Stack:
         return sum(cpu_seconds(pid) for pid in [postmaster, *_children(postmaster)])
 
     def service_env(self, port: int, **extra: str) -> dict[str, str]:
-        return {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "AUTH_JWT_SECRET": JWT_SECRET,
-            "PUSHER_APP_ID": self.sandbox.app_id,
-            "PUSHER_KEY": self.sandbox.key,
-            "PUSHER_SECRET": self.sandbox.secret,
-            "PUSHER_HOST": "127.0.0.1",
-            "PUSHER_PORT": self.sandbox_url.rsplit(":", 1)[1],
-            "PUSHER_SCHEME": "http",
-            "PORT": str(port),
-            "LOG_LEVEL": "WARNING",
-            # the load generator is not a person: no per-user send limit
-            "SEND_RATE_PER_SECOND": "1000000",
-            "SEND_RATE_BURST": "1000000",
-            **extra,
-        }
+        return service_environment(
+            database_url=self.database_url,
+            sandbox=self.sandbox,
+            sandbox_port=int(self.sandbox_url.rsplit(":", 1)[1]),
+            jwt_secret=JWT_SECRET,
+            **{"PORT": str(port), "LOG_LEVEL": "WARNING", **extra},
+        )
 
     async def sandbox_fault(self, session: aiohttp.ClientSession, **fault: Any) -> None:
         url = f"{self.sandbox_url}/_sandbox/faults"
@@ -97,13 +114,14 @@ class Stack:
         calls = (await self.sandbox_events(session))["calls"]
         return sum(1 for call in calls if not call["path"].endswith("/channels"))
 
-    async def sandbox_events(self, session: aiohttp.ClientSession) -> dict[str, Any]:
+    async def sandbox_events(self, session: aiohttp.ClientSession) -> SandboxListing:
         async with session.get(f"{self.sandbox_url}/_sandbox/events") as response:
-            result: dict[str, Any] = await response.json()
-            return result
+            listing: SandboxListing = await response.json()
+            return listing
 
 
-async def _wait_http(url: str, timeout: float = 30.0) -> None:
+async def wait_http(url: str, timeout: float = 30.0) -> None:
+    """Wait until `url` answers with a status below 500: the process behind it is up."""
     async with aiohttp.ClientSession() as session:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -139,19 +157,16 @@ async def stack() -> AsyncIterator[Stack]:
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
-        connection = await asyncpg.connect(postgres.url)
-        await connection.execute('CREATE DATABASE "bench"')
+        service_database = await migrated_database(postgres, "bench")
         # the bare handler's rows would be pending deliveries to the service's relay: apart
-        await connection.execute('CREATE DATABASE "bench_bare"')
-        await connection.close()
-        await migrate(postgres.url_for("bench_bare"))
+        bare_database = await migrated_database(postgres, "bench_bare")
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-        await _wait_http(f"{sandbox_url}/_sandbox/events")
+        await wait_http(f"{sandbox_url}/_sandbox/events")
         yield Stack(
-            postgres.url_for("bench"),
+            service_database,
             sandbox_url,
             SandboxConfig(),
-            postgres.url_for("bench_bare"),
+            bare_database,
             sandbox.pid,
             postgres.data_dir,
         )
@@ -189,7 +204,7 @@ async def service(stack: Stack, **env: str) -> AsyncIterator[ServiceHandle]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        await _wait_http(f"{base}/healthz")
+        await wait_http(f"{base}/healthz")
         yield ServiceHandle(base, process.pid)
     finally:
         process.terminate()

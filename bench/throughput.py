@@ -15,7 +15,7 @@ import aiohttp
 from service.devtools.postgres import free_port
 
 from .otlp_sink import OtlpSink
-from .stack import Stack, _wait_http, cpu_seconds, service
+from .stack import Stack, cpu_seconds, service, wait_http
 from .wrk import WrkResult, run_wrk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,12 +56,11 @@ class Measured:
 async def bare_handler(stack: Stack) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.bare", str(port), stack.bare_database_url,
-        cwd=ROOT,
-    )  # fmt: skip
+        sys.executable, "-m", "bench.bare", str(port), stack.bare_database_url, cwd=ROOT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
-        await _wait_http(f"{base}/api/messages/send")
+        await wait_http(f"{base}/api/messages/send")
         yield base, process.pid
     finally:
         process.terminate()

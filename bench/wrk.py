@@ -67,10 +67,18 @@ async def run_wrk(base_url: str, script: Path, *, connections: int, seconds: flo
         raise RuntimeError("wrk is not installed: apt-get install wrk")
     threads, duration = min(2, connections), max(1, round(seconds))  # wrk takes whole seconds
     process = await asyncio.create_subprocess_exec(
-        binary, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-        "-s", str(script), base_url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+        binary,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        base_url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     output, _ = await process.communicate()
     for line in output.decode().splitlines():
         if line.startswith("WRK_JSON "):

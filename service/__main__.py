@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import web
 
+from .environment import ConfigError
 from .errors import DatabaseUnavailable
-from .settings import ConfigError, Settings
+from .settings import Settings
 from .telemetry.logging import configure_logging
 
 log = logging.getLogger("service")
@@ -61,45 +61,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _operate(args: argparse.Namespace) -> int:
-    from . import operations_cli
-    from .store.pool import database_errors_translated
+    from . import oncall
 
-    with database_errors_translated():
-        if args.command == "delivery-mode":
-            text = asyncio.run(operations_cli.delivery_mode(args.mode))
-        else:
-            text = asyncio.run(operations_cli.dead_letters(args.action, args.since))
-    operations_cli.emit(text)
+    if args.command == "delivery-mode":
+        text = asyncio.run(oncall.delivery_mode(args.mode))
+    else:
+        text = asyncio.run(oncall.dead_letters(args.action, args.since))
+    oncall.emit(text)
     return 0
 
 
 def _migrate(settings: Settings) -> None:
+    from .store.database import database_errors_translated
     from .store.migrate import migrate
-    from .store.pool import database_errors_translated
 
     with database_errors_translated():
         applied = asyncio.run(migrate(settings.database_url.reveal()))
     log.info("migrations up to date", extra={"applied": applied})
 
 
-def event_loop(env: Mapping[str, str]) -> asyncio.AbstractEventLoop:
-    """uvloop when installed (its sockets and scheduling are faster; BENCHMARKS.md says by how
-    much); EVENT_LOOP=asyncio picks the standard loop, to compare."""
-    if env.get("EVENT_LOOP", "uvloop") != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
 def _serve(settings: Settings) -> int:
     import os
 
     from .app import create_app
-    from .telemetry.errors import configure_sentry
+    from .event_loop import event_loop
+    from .telemetry.sentry import configure_sentry
     from .telemetry.tracing import configure_tracing
 
     configure_sentry(

@@ -10,40 +10,49 @@ import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
-from .settings import DELIVERY_MODES, ConfigError, database_url_from_env
-from .store.operations import (
-    dead_letters_since,
-    read_mode_override,
-    replay_dead_letters_since,
-    write_mode_override,
-)
+from .environment import ConfigError
+from .settings import DELIVERY_MODES, DeliveryMode, database_url_from_env
+from .store.database import Database
+from .store.dead_letters import DeadLetters
+from .store.mode_overrides import ModeOverrides
 
 
 def who() -> str:
     return f"cli:{getpass.getuser()}@{socket.gethostname()}"
 
 
+async def _database(env: Mapping[str, str]) -> Database:
+    return await Database.open(database_url_from_env(env), connect_timeout=5.0)
+
+
 async def delivery_mode(choice: str | None, env: Mapping[str, str] = os.environ) -> str:
     """Show the mode in force for every replica, or set it (`default` clears the override)."""
     default = env.get("DELIVERY_MODE", "async").lower()
-    connection = await asyncpg.connect(database_url_from_env(env), timeout=5)
+    mode = _override(choice)
+    database = await _database(env)
     try:
+        overrides = ModeOverrides(database)
         if choice is not None:
-            mode = None if choice == "default" else choice
-            if mode is not None and mode not in DELIVERY_MODES:
-                raise ConfigError(f"mode must be async, sync or default, got {choice!r}")
-            await write_mode_override(connection, mode, who())
-        override = await read_mode_override(connection)
+            await overrides.set(mode, who())
+        override = await overrides.current()
     finally:
-        await connection.close()
+        await database.close()
     if override is None:
         return f"mode: {default} (source: default, from DELIVERY_MODE on each replica)"
     return (
         f"mode: {override.mode} (source: override, set by {override.changed_by} at "
         f"{override.changed_at.isoformat()}); every replica follows within 2 s"
     )
+
+
+def _override(choice: str | None) -> DeliveryMode | None:
+    """The override a choice sets: None for `default` (and for no choice: nothing is set)."""
+    if choice is None or choice == "default":
+        return None
+    for mode in DELIVERY_MODES:
+        if choice == mode:
+            return mode
+    raise ConfigError(f"mode must be async, sync or default, got {choice!r}")
 
 
 def parse_since(text: str) -> datetime:
@@ -57,19 +66,20 @@ def parse_since(text: str) -> datetime:
 
 async def dead_letters(action: str, since: str, env: Mapping[str, str] = os.environ) -> str:
     start = parse_since(since)
-    connection = await asyncpg.connect(database_url_from_env(env), timeout=5)
+    database = await _database(env)
     try:
+        letters = DeadLetters(database)
         if action == "replay":
-            count = await replay_dead_letters_since(connection, start)
+            count = await letters.replay_since(start)
             return f"{count} dead-lettered message(s) since {start.isoformat()} are pending again"
-        letters = await dead_letters_since(connection, start)
+        found = await letters.since(start)
     finally:
-        await connection.close()
-    lines = [f"{len(letters)} dead-lettered message(s) since {start.isoformat()}"]
+        await database.close()
+    lines = [f"{len(found)} dead-lettered message(s) since {start.isoformat()}"]
     lines += [
         f"  id={d.id} conversation={d.conversation_id} created={d.created_at.isoformat()} "
         f"dead={d.dead_lettered_at.isoformat()} attempts={d.attempts} reason={d.reason}"
-        for d in letters
+        for d in found
     ]
     return "\n".join(lines)
 

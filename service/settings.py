@@ -5,17 +5,29 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal
 from urllib.parse import urlsplit
 
-_T = TypeVar("_T", bound=str)
+from aiohttp import web
+
+from .environment import (
+    Parser,
+    choice,
+    digits,
+    overrides,
+    port_number,
+    port_or_none,
+    positive_float,
+    positive_float_or_unset,
+    positive_int,
+    postgresql_url,
+    required,
+    text,
+    text_or_none,
+)
 
 DeliveryMode = Literal["async", "sync"]
 DELIVERY_MODES: tuple[DeliveryMode, ...] = ("async", "sync")
-
-
-class ConfigError(Exception):
-    """The configuration is unusable; the message is one line meant for stderr."""
 
 
 class Secret:
@@ -53,6 +65,15 @@ class PusherSettings:
     timeout_seconds: float = 5.0
     max_connections: int = 20
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PusherSettings:
+        return cls(
+            app_id=digits(required(env, "PUSHER_APP_ID"), "PUSHER_APP_ID"),
+            key=required(env, "PUSHER_KEY"),
+            secret=Secret(required(env, "PUSHER_SECRET")),
+            **overrides(env, _PUSHER_VARIABLES),
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class DeliverySettings:
@@ -84,30 +105,7 @@ class DeliverySettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DeliverySettings:
-        defaults = cls()
-        return cls(
-            queue_capacity=_int(env, "DELIVERY_QUEUE_CAPACITY", defaults.queue_capacity),
-            max_concurrent_calls=_int(
-                env, "DELIVERY_MAX_CONCURRENT_CALLS", defaults.max_concurrent_calls
-            ),
-            batch_linger_seconds=_float(
-                env, "DELIVERY_BATCH_LINGER_SECONDS", defaults.batch_linger_seconds
-            ),
-            lease_seconds=_float(env, "DELIVERY_LEASE_SECONDS", defaults.lease_seconds),
-            relay_poll_seconds=_float(env, "RELAY_POLL_SECONDS", defaults.relay_poll_seconds),
-            retry_base_seconds=_float(
-                env, "DELIVERY_RETRY_BASE_SECONDS", defaults.retry_base_seconds
-            ),
-            retry_cap_seconds=_float(env, "DELIVERY_RETRY_CAP_SECONDS", defaults.retry_cap_seconds),
-            max_attempts=_int(env, "DELIVERY_MAX_ATTEMPTS", defaults.max_attempts),
-            circuit_failure_threshold=_int(
-                env, "CIRCUIT_FAILURE_THRESHOLD", defaults.circuit_failure_threshold
-            ),
-            circuit_cooldown_seconds=_float(
-                env, "CIRCUIT_COOLDOWN_SECONDS", defaults.circuit_cooldown_seconds
-            ),
-            pusher_probe_seconds=_float(env, "PUSHER_PROBE_SECONDS", defaults.pusher_probe_seconds),
-        )
+        return cls(**overrides(env, _DELIVERY_VARIABLES))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,117 +143,65 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build and validate settings from environment variables (the contract's names)."""
+        """Build and validate settings from environment variables (the contract's names);
+        a variable that is not set leaves the field's default."""
         env = os.environ if env is None else env
         return cls(
-            database_url=Secret(_database_url(_required(env, "DATABASE_URL"))),
-            auth_jwt_secret=Secret(_required(env, "AUTH_JWT_SECRET")),
-            admin_token=Secret(env["ADMIN_TOKEN"]) if env.get("ADMIN_TOKEN") else None,
-            pusher=_pusher_from_env(env),
-            host=env.get("HOST", "127.0.0.1"),
-            port=_port(env.get("PORT", "8080"), "PORT"),
-            delivery_mode=_choice(env, "DELIVERY_MODE", DELIVERY_MODES, "async"),
-            log_level=_choice(
-                env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True
-            ),
-            log_format=_choice(env, "LOG_FORMAT", ("json", "text"), "json"),
+            database_url=Secret(postgresql_url(required(env, "DATABASE_URL"))),
+            auth_jwt_secret=Secret(required(env, "AUTH_JWT_SECRET")),
+            pusher=PusherSettings.from_env(env),
             delivery=DeliverySettings.from_env(env),
-            sentry_dsn=Secret(env["SENTRY_DSN"]) if env.get("SENTRY_DSN") else None,
-            shutdown_deadline_seconds=_float(env, "SHUTDOWN_DEADLINE_SECONDS", 10.0),
-            send_rate_per_second=_float(env, "SEND_RATE_PER_SECOND", 10.0),
-            send_rate_burst=_int(env, "SEND_RATE_BURST", 30),
+            **overrides(env, _SERVICE_VARIABLES),
         )
+
+
+SETTINGS = web.AppKey("settings", Settings)
 
 
 def database_url_from_env(env: Mapping[str, str]) -> str:
     """DATABASE_URL alone, validated: all that the on-call commands need."""
-    return _database_url(_required(env, "DATABASE_URL"))
+    return postgresql_url(required(env, "DATABASE_URL"))
 
 
-def _pusher_from_env(env: Mapping[str, str]) -> PusherSettings:
-    host = env.get("PUSHER_HOST") or None
-    return PusherSettings(
-        app_id=_digits(_required(env, "PUSHER_APP_ID"), "PUSHER_APP_ID"),
-        key=_required(env, "PUSHER_KEY"),
-        secret=Secret(_required(env, "PUSHER_SECRET")),
-        cluster=env.get("PUSHER_CLUSTER", "mt1"),
-        host=host,
-        port=_port(env["PUSHER_PORT"], "PUSHER_PORT") if env.get("PUSHER_PORT") else None,
-        scheme=_choice(env, "PUSHER_SCHEME", ("http", "https"), "https"),
-        timeout_seconds=_positive_float(
-            env.get("PUSHER_TIMEOUT_SECONDS", "5"), "PUSHER_TIMEOUT_SECONDS"
-        ),
-    )
+# Each table maps a variable to its field and a parser (service/environment.py); an absent
+# variable keeps the field's default: defaults live in the dataclasses above and nowhere else.
 
 
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        raise ConfigError(f"{name} is required but not set")
-    return value
+def _secret_or_none(name: str, raw: str) -> Secret | None:
+    return Secret(raw) if raw else None
 
 
-def _digits(value: str, name: str) -> str:
-    if not (value.isascii() and value.isdigit()):
-        raise ConfigError(f"{name} must be a number (Pusher app ids are), got {value!r}")
-    return value
+_SERVICE_VARIABLES: dict[str, tuple[str, Parser]] = {
+    "HOST": ("host", text),
+    "PORT": ("port", port_number),
+    "ADMIN_TOKEN": ("admin_token", _secret_or_none),
+    "DELIVERY_MODE": ("delivery_mode", choice(DELIVERY_MODES)),
+    "LOG_LEVEL": ("log_level", choice(("DEBUG", "INFO", "WARNING", "ERROR"), upper=True)),
+    "LOG_FORMAT": ("log_format", choice(("json", "text"))),
+    "SENTRY_DSN": ("sentry_dsn", _secret_or_none),
+    "SHUTDOWN_DEADLINE_SECONDS": ("shutdown_deadline_seconds", positive_float_or_unset),
+    "SEND_RATE_PER_SECOND": ("send_rate_per_second", positive_float_or_unset),
+    "SEND_RATE_BURST": ("send_rate_burst", positive_int),
+}
 
+_PUSHER_VARIABLES: dict[str, tuple[str, Parser]] = {
+    "PUSHER_CLUSTER": ("cluster", text),
+    "PUSHER_HOST": ("host", text_or_none),
+    "PUSHER_PORT": ("port", port_or_none),
+    "PUSHER_SCHEME": ("scheme", choice(("http", "https"))),
+    "PUSHER_TIMEOUT_SECONDS": ("timeout_seconds", positive_float),
+}
 
-def _database_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ConfigError("DATABASE_URL must look like postgresql://user:pass@host:port/db")
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise ConfigError("DATABASE_URL has an invalid port") from None
-    return value
-
-
-def _port(value: str, name: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"{name} must be between 0 and 65535, got {port}")
-    return port
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    return default if raw is None or raw == "" else _positive_float(raw, name)
-
-
-def _positive_float(value: str, name: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    if number <= 0:
-        raise ConfigError(f"{name} must be positive, got {value!r}")
-    return number
-
-
-def _choice(
-    env: Mapping[str, str], name: str, choices: tuple[_T, ...], default: _T, *, upper: bool = False
-) -> _T:
-    raw = env.get(name, default).strip()
-    value = raw.upper() if upper else raw.lower()
-    for choice in choices:
-        if value == choice:
-            return choice
-    raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+_DELIVERY_VARIABLES: dict[str, tuple[str, Parser]] = {
+    "DELIVERY_QUEUE_CAPACITY": ("queue_capacity", positive_int),
+    "DELIVERY_MAX_CONCURRENT_CALLS": ("max_concurrent_calls", positive_int),
+    "DELIVERY_BATCH_LINGER_SECONDS": ("batch_linger_seconds", positive_float_or_unset),
+    "DELIVERY_LEASE_SECONDS": ("lease_seconds", positive_float_or_unset),
+    "RELAY_POLL_SECONDS": ("relay_poll_seconds", positive_float_or_unset),
+    "DELIVERY_RETRY_BASE_SECONDS": ("retry_base_seconds", positive_float_or_unset),
+    "DELIVERY_RETRY_CAP_SECONDS": ("retry_cap_seconds", positive_float_or_unset),
+    "DELIVERY_MAX_ATTEMPTS": ("max_attempts", positive_int),
+    "CIRCUIT_FAILURE_THRESHOLD": ("circuit_failure_threshold", positive_int),
+    "CIRCUIT_COOLDOWN_SECONDS": ("circuit_cooldown_seconds", positive_float_or_unset),
+    "PUSHER_PROBE_SECONDS": ("pusher_probe_seconds", positive_float_or_unset),
+}

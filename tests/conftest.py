@@ -9,16 +9,16 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
+from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from service.app import create_app
+from service.devtools.databases import migrated_database
 from service.devtools.postgres import LocalPostgres
 from service.sandbox import SANDBOX, SandboxConfig, SandboxState, create_sandbox_app
 from service.settings import PusherSettings, Secret, Settings
-from service.store.migrate import migrate
 
-from .helpers import JWT_SECRET
+from .helpers import JWT_SECRET, AppClient, MakeClient
 
 TEST_DATABASE = "service_test"
 
@@ -32,14 +32,7 @@ def remove_postgres(server: LocalPostgres) -> None:
 
 
 async def create_database(server: LocalPostgres, name: str) -> str:
-    connection = await asyncpg.connect(server.url)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    url = server.url_for(name)
-    await migrate(url)
-    return url
+    return await migrated_database(server, name)
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +84,7 @@ class Sandbox:
 
 
 @pytest.fixture
-async def sandbox(aiohttp_server: Callable[..., Any]) -> Sandbox:
+async def sandbox(aiohttp_server: AiohttpServer) -> Sandbox:
     app = create_sandbox_app(SandboxConfig())
     server = await aiohttp_server(app)
     return Sandbox(server, app[SANDBOX])
@@ -113,18 +106,16 @@ def make_settings(database_url: str, sandbox: Sandbox) -> Callable[..., Settings
 
 @pytest.fixture
 async def make_client(
-    aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings], db: Any
-) -> Callable[..., Any]:
-    async def make(**overrides: Any) -> TestClient[web.Request, web.Application]:
-        client: TestClient[web.Request, web.Application] = await aiohttp_client(
-            create_app(make_settings(**overrides))
-        )
-        return client
+    aiohttp_client: AiohttpClient,
+    make_settings: Callable[..., Settings],
+    db: asyncpg.Connection,
+) -> MakeClient:
+    async def make(**overrides: Any) -> AppClient:
+        return await aiohttp_client(create_app(make_settings(**overrides)))
 
     return make
 
 
 @pytest.fixture
-async def client(make_client: Callable[..., Any]) -> TestClient[web.Request, web.Application]:
-    result: TestClient[web.Request, web.Application] = await make_client()
-    return result
+async def client(make_client: MakeClient) -> AppClient:
+    return await make_client()

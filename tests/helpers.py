@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeAlias
 
 import jwt
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
+
+#: the app under test, as the `client` fixture and `make_client(...)` give it
+AppClient: TypeAlias = TestClient[web.Request, web.Application]
+#: the `make_client` fixture: keyword overrides of the test settings -> a client
+MakeClient: TypeAlias = Callable[..., Awaitable[AppClient]]
+#: /metrics parsed: {(sample name, sorted labels): value}
+Samples: TypeAlias = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def token(user_id: int | str, secret: str = JWT_SECRET, **claims: Any) -> str:
@@ -41,10 +50,13 @@ async def run_cli(database_url: str, *args: str) -> str:
     import sys
 
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service", *args,
+        sys.executable,
+        "-m",
+        "service",
+        *args,
         env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
         stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    )
     output, _ = await process.communicate()
     assert process.returncode == 0, (
         f"python -m service {' '.join(args)} exited {process.returncode}"
@@ -70,18 +82,18 @@ def required_tool(name: str, package: str) -> str:
     return found
 
 
-async def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+async def scrape(client: AppClient) -> Samples:
     """GET /metrics, parsed by prometheus-client's own parser: {(sample, labels): value}."""
     from prometheus_client.parser import text_string_to_metric_families
 
     response = await client.get("/metrics")
     assert response.status == 200
-    samples = {}
+    samples: Samples = {}
     for family in text_string_to_metric_families(await response.text()):
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
 
 
-def sample(samples, name: str, **labels: str) -> float:
+def sample(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, tuple(sorted(labels.items())))]

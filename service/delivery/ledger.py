@@ -14,16 +14,14 @@ import logging
 
 from ..errors import DatabaseUnavailable
 from ..store.outbox import Outbox
+from .loops import survive
 
 log = logging.getLogger(__name__)
 
 
 class DeliveredLedger:
-    def __init__(
-        self, outbox: Outbox, replica: str, *, interval: float = 0.05, max_ids: int = 2000
-    ) -> None:
+    def __init__(self, outbox: Outbox, *, interval: float = 0.05, max_ids: int = 2000) -> None:
         self._outbox = outbox
-        self._replica = replica
         self._interval = interval
         self._max_ids = max_ids
         self._ids: list[int] = []
@@ -40,16 +38,20 @@ class DeliveredLedger:
         if not ids:
             return
         try:
-            await self._outbox.mark_delivered(ids, self._replica)
+            await self._outbox.mark_delivered(ids)
         except DatabaseUnavailable:
             # keep them for the next flush; if the process dies first, leases run out and the
             # relay delivers them again (a duplicate, never a loss)
             self._ids = ids + self._ids
             log.warning("could not record deliveries yet: database unavailable")
+        except BaseException:
+            # a bug, or the loop cancelled at shutdown: the next flush (the final one) has them
+            self._ids = ids + self._ids
+            raise
 
     async def run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
                     await self._full.wait()
-            await self.flush()
+            await survive(self.flush(), "delivered ledger")

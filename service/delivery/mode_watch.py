@@ -13,12 +13,7 @@ import logging
 import asyncpg
 
 from ..errors import DatabaseUnavailable
-from ..store.operations import (
-    DELIVERY_MODE_CHANNEL,
-    latest_mode_change,
-    read_mode_override,
-)
-from ..store.pool import acquire, database_errors_translated
+from ..store.mode_overrides import ModeOverrides
 from ..telemetry.metrics import Metrics
 from .mode import DeliveryModeState
 
@@ -29,14 +24,12 @@ class DeliveryModeWatcher:
     def __init__(
         self,
         *,
-        database_url: str,
-        pool: asyncpg.Pool,
+        overrides: ModeOverrides,
         state: DeliveryModeState,
         metrics: Metrics,
         poll_seconds: float = 1.0,
     ) -> None:
-        self._database_url = database_url
-        self._pool = pool
+        self._overrides = overrides
         self._state = state
         self._metrics = metrics
         self._poll = poll_seconds
@@ -48,21 +41,20 @@ class DeliveryModeWatcher:
 
     async def refresh(self) -> None:
         """Read the override and apply it; log who changed it and when, if it changed."""
-        async with acquire(self._pool, 2.0) as connection:
-            override = await read_mode_override(connection)
-            before = (self._state.mode, self._state.source)
-            self._state.set_override(override.mode if override else None)
-            self._metrics.show_delivery_mode(self._state.mode)
-            if (self._state.mode, self._state.source) == before:
-                return
-            change = await latest_mode_change(connection)
+        override = await self._overrides.current()
+        before = (self._state.mode, self._state.source)
+        self._state.set_override(override.mode if override else None)
+        self._metrics.show_delivery_mode(self._state.mode)
+        if (self._state.mode, self._state.source) == before:
+            return
+        change = await self._overrides.latest_change()
         log.warning(
             "delivery mode changed",
             extra={
                 "mode": self._state.mode,
                 "source": self._state.source,
-                "changed_by": change[1] if change else None,
-                "changed_at": change[2].isoformat() if change else None,
+                "changed_by": change.changed_by if change else None,
+                "changed_at": change.changed_at.isoformat() if change else None,
             },
         )
 
@@ -86,20 +78,6 @@ class DeliveryModeWatcher:
 
     async def _listen(self) -> asyncpg.Connection | None:
         try:
-            with database_errors_translated():
-                connection = await asyncpg.connect(self._database_url, timeout=2.0)
+            return await self._overrides.listen(self._wake.set)
         except DatabaseUnavailable:
             return None  # polling carries on; the next round tries again
-        try:
-            with database_errors_translated():
-                await connection.add_listener(DELIVERY_MODE_CHANNEL, self._notified)
-        except DatabaseUnavailable:
-            connection.terminate()
-            return None
-        except BaseException:  # cancelled at shutdown: do not leave it open
-            connection.terminate()
-            raise
-        return connection
-
-    def _notified(self, *_: object) -> None:
-        self._wake.set()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ..delivery.pusher_client import PusherClient, PusherError
-from .metrics import Metrics
+from ..telemetry.metrics import Metrics
+from .pusher_client import PusherClient, PusherError
 
 log = logging.getLogger(__name__)
 

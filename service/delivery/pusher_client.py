@@ -14,23 +14,17 @@ import aiohttp
 import pusher
 
 from ..settings import PusherSettings
-from .events import PusherEvent
+from .events import MAX_BATCH_EVENTS, PusherEvent
 
-#: Pusher's multi-tenant clusters accept at most this many events per batch call.
-MAX_BATCH_EVENTS = 10
+# What went wrong, not what to do about it: that is `failures.py`'s table.
 
 
 class PusherError(Exception):
     """A call to Pusher did not succeed."""
 
-    retryable = True
-    outcome = "error"
-
 
 class PusherTimeout(PusherError):
     """Pusher did not answer within PUSHER_TIMEOUT_SECONDS."""
-
-    outcome = "timeout"
 
 
 class PusherUnreachable(PusherError):
@@ -44,12 +38,6 @@ class PusherRejected(PusherError):
         super().__init__(f"HTTP {status}: {body[:200]}")
         self.status = status
         self.body = body
-
-    @property
-    def retryable(self) -> bool:  # type: ignore[override]
-        # 5xx and 429 are transient; 400/401/413 will fail the same way every time;
-        # 403 is an over-quota app, which waiting (not hammering) may fix.
-        return self.status >= 500 or self.status in (403, 429)
 
 
 def create_session(settings: PusherSettings) -> aiohttp.ClientSession:

@@ -1,47 +1,41 @@
-"""The relay: the safety net that delivers what the fast path did not.
+"""The relay: the safety net that delivers what the fast path did not, and the loops that keep
+this replica's claims alive and the backlog visible.
 
 It claims due, unleased pending messages (`FOR UPDATE SKIP LOCKED`, so replicas share the
-backlog without double work) and feeds them to the same batching pipeline. Messages land here
-after a crash (their lease runs out), a Pusher outage (released with a backoff), or a full
-in-memory queue (stored unclaimed). It polls; nothing else needs to wake it, because every
-path that leaves a message pending also sets when it is due.
+backlog without double work) and feeds them to the same pipeline. Messages land here after a
+crash (their lease runs out), a Pusher outage (released with a backoff), or a full in-memory
+queue (stored unclaimed). It polls; nothing else needs to wake it, because every path that
+leaves a message pending also sets when it is due.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable
 
-from ..errors import DatabaseUnavailable
 from ..store.outbox import Outbox
 from ..telemetry.metrics import Metrics
 from .breaker import CircuitBreaker, State
-from .pipeline import Delivery, DeliveryPipeline
-from .pusher_client import MAX_BATCH_EVENTS
-
-log = logging.getLogger(__name__)
+from .events import MAX_BATCH_EVENTS, Delivery
+from .loops import survive
+from .pipeline import DeliveryPipeline
+from .queue import DeliveryQueue
 
 
 class Relay:
     def __init__(
         self,
         *,
+        queue: DeliveryQueue,
         pipeline: DeliveryPipeline,
         outbox: Outbox,
         breaker: CircuitBreaker,
-        metrics: Metrics,
-        lease_seconds: float,
         poll_seconds: float,
-        backlog_refresh_seconds: float,
     ) -> None:
+        self._queue = queue
         self._pipeline = pipeline
         self._outbox = outbox
         self._breaker = breaker
-        self._metrics = metrics
-        self._lease = lease_seconds
         self._poll = poll_seconds
-        self._backlog_refresh = backlog_refresh_seconds
         self._expedite = False
 
     def circuit_changed(self, state: State) -> None:
@@ -55,55 +49,45 @@ class Relay:
         state = self._breaker.state
         if state is State.OPEN:
             return 0
-        # half-open: claim one batch, whose call is the probe
-        limit = self._pipeline.appetite()
+        limit = self._queue.claim_budget()
         if state is State.HALF_OPEN:
-            limit = min(limit, MAX_BATCH_EVENTS)
+            limit = min(limit, MAX_BATCH_EVENTS)  # one batch, whose call is the probe
         if limit <= 0:
             return 0
-        claimed = await self._outbox.claim_due(
-            self._pipeline.replica, limit=limit, lease_seconds=self._lease
-        )
+        claimed = await self._outbox.claim_due(limit=limit)
         for pending in claimed:
-            await self._pipeline.submit(Delivery.claimed(pending), reserved=False)
+            await self._pipeline.submit(Delivery.from_pending(pending), reserved=False)
         return len(claimed)
 
-    async def refresh_backlog(self) -> None:
-        backlog = await self._outbox.backlog()
-        self._metrics.undelivered.set(backlog.pending)
-        self._metrics.oldest_undelivered_age.set(backlog.oldest_age_seconds)
-
-    async def run_delivery(self) -> None:
+    async def run(self) -> None:
         """Poll forever; a full round goes again at once, so a backlog drains at full speed."""
         while True:
             if self._expedite:
                 self._expedite = False
-                await self._guarded(self._outbox.make_pending_due())
-            claimed = await self._guarded(self.claim_and_submit())
+                await survive(self._outbox.make_pending_due(), "relay")
+            claimed = await survive(self.claim_and_submit(), "relay")
             if claimed:
                 # a backlog: claim again as soon as the queue has room, not a poll later
-                await self._pipeline.wait_for_appetite(timeout=self._poll)
+                await self._queue.wait_until_claims_wanted(timeout=self._poll)
             else:
                 await asyncio.sleep(self._poll)
 
-    async def run_lease_renewal(self) -> None:
-        """Renew this replica's claims at a third of the lease: they only run out if it dies."""
-        while True:
-            await asyncio.sleep(self._lease / 3)
-            await self._guarded(self._outbox.renew_claims_of(self._pipeline.replica, self._lease))
 
-    async def run_backlog_gauges(self) -> None:
-        while True:
-            await self._guarded(self.refresh_backlog())
-            await asyncio.sleep(self._backlog_refresh)
+async def renew_claims(outbox: Outbox) -> None:
+    """Renew this replica's claims at a third of the lease: they only run out if it dies."""
+    while True:
+        await asyncio.sleep(outbox.claim.lease_seconds / 3)
+        await survive(outbox.renew_claims(), "lease renewal")
 
-    async def _guarded(self, step: Awaitable[int | None]) -> int:
-        try:
-            result = await step
-        except DatabaseUnavailable:
-            log.warning("relay: database unavailable, will retry")
-            return 0
-        except Exception:
-            log.exception("relay round failed")
-            return 0
-        return result if isinstance(result, int) else 0
+
+async def show_backlog(outbox: Outbox, metrics: Metrics, every: float) -> None:
+    """The backlog gauges (database-wide: every replica reports the same value)."""
+    while True:
+        await survive(_refresh_backlog(outbox, metrics), "backlog gauges")
+        await asyncio.sleep(every)
+
+
+async def _refresh_backlog(outbox: Outbox, metrics: Metrics) -> None:
+    backlog = await outbox.backlog()
+    metrics.undelivered.set(backlog.pending)
+    metrics.oldest_undelivered_age.set(backlog.oldest_age_seconds)

@@ -12,14 +12,13 @@ import signal
 import time
 from pathlib import Path
 
-import asyncpg
 import jwt
 from aiohttp import web
 
 from ..app import create_app
 from ..sandbox import SandboxConfig, create_sandbox_app
 from ..settings import PusherSettings, Secret, Settings
-from ..store.migrate import migrate
+from .databases import migrated_database
 from .postgres import LocalPostgres
 
 DEV_JWT_SECRET = "dev-only-jwt-secret-not-for-production"
@@ -32,17 +31,6 @@ def dev_token(user_id: int, secret: str = DEV_JWT_SECRET, days: int = 30) -> str
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-async def _ensure_database(server_url: str, name: str) -> None:
-    connection = await asyncpg.connect(server_url)
-    try:
-        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-        if not exists:
-            # CREATE DATABASE takes no parameters; the name is our own constant.
-            await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-
-
 async def run_dev(data_dir: Path) -> None:
     port = int(os.environ.get("PORT", "8080"))
     pusher_port = int(os.environ.get("DEV_PUSHER_PORT", "6001"))
@@ -51,9 +39,7 @@ async def run_dev(data_dir: Path) -> None:
     if not postgres.is_running():
         postgres.start()
     try:
-        await _ensure_database(postgres.url, DEV_DATABASE)
-        database_url = postgres.url_for(DEV_DATABASE)
-        await migrate(database_url)
+        database_url = await migrated_database(postgres, DEV_DATABASE, exist_ok=True)
         sandbox = SandboxConfig()
         settings = Settings(
             database_url=Secret(database_url),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..delivery import mode_watcher_of
 from ..errors import NotFound
-from ..keys import DISPATCHER, MODE_WATCHER, SETTINGS, STORE
-from ..store.operations import write_mode_override
-from ..store.pool import acquire
+from ..settings import SETTINGS
+from ..store import mode_overrides_of
 from .auth import check_admin_token
 from .bodies import json_body
 from .schemas import DeliveryModeRequest
@@ -21,7 +21,7 @@ def _authorise(request: web.Request) -> None:
 
 
 def _current(request: web.Request) -> web.Response:
-    state = request.app[DISPATCHER].mode
+    state = mode_watcher_of(request.app).state
     return web.json_response({"mode": state.mode, "source": state.source})
 
 
@@ -35,9 +35,7 @@ async def put_delivery_mode(request: web.Request) -> web.Response:
     _authorise(request)
     body = await json_body(request, DeliveryModeRequest)
     changed_by = f"admin-api from {request.remote or 'unknown'}"
-    async with acquire(request.app[STORE].pool, 2.0) as connection:
-        await write_mode_override(
-            connection, None if body.mode == "default" else body.mode, changed_by
-        )
-    await request.app[MODE_WATCHER].refresh()  # this replica: at once
+    mode = None if body.mode == "default" else body.mode
+    await mode_overrides_of(request.app).set(mode, changed_by)
+    await mode_watcher_of(request.app).refresh()  # this replica: at once
     return _current(request)

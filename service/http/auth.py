@@ -12,9 +12,9 @@ import jwt
 from aiohttp import web
 
 from ..errors import Unauthorized
+from ..ids import is_valid_id
 from ..settings import Secret
 
-_MAX_USER_ID = 2**63 - 1
 #: clock skew tolerated on `exp` and `nbf`
 LEEWAY_SECONDS = 30
 
@@ -94,7 +94,7 @@ def _positive_user_id(sub: object) -> int:
         raise Unauthorized("The token's subject is not a user id.")
     if isinstance(sub, str) and sub.isascii() and sub.isdigit():
         sub = int(sub)
-    if isinstance(sub, int) and 0 < sub <= _MAX_USER_ID:
+    if isinstance(sub, int) and is_valid_id(sub):
         return sub
     raise Unauthorized("The token's subject is not a user id.")
 

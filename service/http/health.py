@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from ..errors import DatabaseUnavailable
-from ..keys import STORE
+from ..store import database_of
 
 READINESS_TIMEOUT_SECONDS = 1.0
 
@@ -21,7 +21,7 @@ async def readyz(request: web.Request) -> web.Response:
     """200 when the database answers within a second, else 503 naming the check."""
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            await request.app[STORE].ping()
+            await database_of(request.app).ping()
     except (TimeoutError, DatabaseUnavailable):
         return web.json_response(
             {

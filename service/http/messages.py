@@ -7,25 +7,30 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from ..delivery import dispatcher_of
 from ..delivery.events import MAX_EVENT_DATA_BYTES, PusherEvent, data_size, encode_data
 from ..errors import Forbidden, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
-from ..keys import DISPATCHER, METRICS, SEND_LIMITER, STORE, TOKENS
-from ..store.messages import Message
+from ..ids import MAX_ID, is_valid_id
+from ..store import messages_of
+from ..store.records import Message
+from ..telemetry import metrics_of
 from ..telemetry.tracing import current_traceparent, exemplar
 from .bodies import json_body, query_params
+from .resources import send_limiter_of, tokens_of
 from .schemas import HistoryQuery, SendMessageRequest
 
-_WIDEST_ID = 2**63 - 1
 #: the event's bytes besides content and clientMessageId, with every id at its widest
 _FIXED_EVENT_BYTES = 300
 
 
 async def send_message(request: web.Request) -> web.Response:
     """Store first, answer at once; Pusher is triggered by the dispatcher (background or sync)."""
-    user_id = request.app[TOKENS].authenticate(request)
-    wait = request.app[SEND_LIMITER].retry_after(user_id)
+    app = request.app
+    user_id = tokens_of(app).authenticate(request)
+    metrics = metrics_of(app)
+    wait = send_limiter_of(app).retry_after(user_id)
     if wait is not None:
-        request.app[METRICS].rate_limited.inc()
+        metrics.rate_limited.inc()
         raise RateLimited(wait)
     body = await json_body(request, SendMessageRequest)
     if body.senderId is not None and str(body.senderId) != str(user_id):
@@ -33,17 +38,15 @@ async def send_message(request: web.Request) -> web.Response:
     if body.recipientId == user_id:
         raise ValidationFailed("recipientId: cannot send a message to yourself.")
     _check_event_fits_pusher(body)
-    metrics = request.app[METRICS]
-    async with request.app[DISPATCHER].fast_path() as delivery:
+    async with dispatcher_of(app).slot() as delivery:
         started = time.perf_counter()
-        stored = await request.app[STORE].store_send(
+        stored = await messages_of(app).store_send(
             sender_id=user_id,
             recipient_id=body.recipientId,
             content=body.content,
             client_message_id=body.clientMessageId,
             socket_id=body.socketId,
-            claimed_by=delivery.claim.replica if delivery.claim else None,
-            lease_seconds=delivery.claim.lease_seconds if delivery.claim else 0.0,
+            claim=delivery.claim,
             traceparent=current_traceparent(),
         )
         metrics.db_insert_duration.observe(time.perf_counter() - started, exemplar())
@@ -51,7 +54,7 @@ async def send_message(request: web.Request) -> web.Response:
         message_json = encode_data(stored.message.to_json())
         if stored.created:  # a repeated clientMessageId triggers nothing new
             metrics.messages_saved.inc()
-            await delivery.deliver(stored.message, body.socketId, message_json)
+            await delivery.hand_over(stored.message, body.socketId, message_json)
     return web.Response(
         text=f'{{"success":true,"message":{message_json}}}', content_type="application/json"
     )
@@ -59,10 +62,10 @@ async def send_message(request: web.Request) -> web.Response:
 
 async def conversation_messages(request: web.Request) -> web.Response:
     """A page of history, oldest first; 404 alike for unknown and not-yours conversations."""
-    user_id = request.app[TOKENS].authenticate(request)
+    user_id = tokens_of(request.app).authenticate(request)
     conversation_id = _path_id(request, "conversationId")
     query = query_params(request, HistoryQuery)
-    store = request.app[STORE]
+    store = messages_of(request.app)
     participants = await store.participants(conversation_id)
     if participants is None or user_id not in participants:
         raise NotFound("Conversation not found.")
@@ -75,18 +78,18 @@ async def conversation_messages(request: web.Request) -> web.Response:
 
 async def message_receipt(request: web.Request) -> web.Response:
     """The recipient's client saw the message; the first receipt measures delivery latency."""
-    user_id = request.app[TOKENS].authenticate(request)
+    user_id = tokens_of(request.app).authenticate(request)
     message_id = _path_id(request, "messageId")
-    receipt = await request.app[STORE].record_receipt(message_id, user_id)
+    receipt = await messages_of(request.app).record_receipt(message_id, user_id)
     if receipt.first and receipt.latency_seconds is not None:
-        histogram = request.app[METRICS].delivery_latency.labels("client_receipt")
+        histogram = metrics_of(request.app).delivery_latency.labels("client_receipt")
         histogram.observe(max(0.0, receipt.latency_seconds), exemplar())
     return web.json_response({"success": True})
 
 
 def _path_id(request: web.Request, name: str) -> int:
     value = int(request.match_info[name])  # the route pattern admits digits only
-    if not 0 < value <= _WIDEST_ID:
+    if not is_valid_id(value):
         raise NotFound()
     return value
 
@@ -100,10 +103,10 @@ def _check_event_fits_pusher(body: SendMessageRequest) -> None:
     if 2 * variable + _FIXED_EVENT_BYTES <= MAX_EVENT_DATA_BYTES:
         return
     widest = Message(
-        id=_WIDEST_ID,
-        conversation_id=_WIDEST_ID,
-        sender_id=_WIDEST_ID,
-        recipient_id=_WIDEST_ID,
+        id=MAX_ID,
+        conversation_id=MAX_ID,
+        sender_id=MAX_ID,
+        recipient_id=MAX_ID,
         content=body.content,
         client_message_id=body.clientMessageId,
         created_at=datetime(9999, 12, 31, tzinfo=UTC),

@@ -9,7 +9,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ..errors import ServiceError
-from ..telemetry.errors import capture_unexpected
+from ..telemetry.http import route_of
+from ..telemetry.sentry import capture_unexpected
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = _HTTP_CODES.get(exc.status, "http_error")
         return error_response(exc.status, code, exc.reason, headers=headers)
     except Exception as exc:
-        log.exception("unhandled error", extra={"route": _route(request)})
-        capture_unexpected(exc, route=_route(request))
+        log.exception("unhandled error", extra={"route": route_of(request)})
+        capture_unexpected(exc, route=route_of(request))
         return error_response(500, "internal_error", "Internal error.")
-
-
-def _route(request: web.Request) -> str:
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .. import __version__
+from ..ids import MAX_ID
 from . import schemas
 
 _REF = "#/components/schemas/{model}"
@@ -74,7 +75,7 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 def _id_parameter(name: str) -> dict[str, Any]:
-    schema = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
@@ -90,74 +91,111 @@ def _paths() -> dict[str, Any]:
         },
     }
     return {
-        "/api/messages/send": {"post": {
-            "summary": "Store a message and answer at once; Pusher is triggered in the background",
-            "operationId": "sendMessage", "security": user,
-            "requestBody": {"required": True, **_json(schemas.SendMessageRequest)},
-            "responses": _responses(schemas.SendMessageResponse, *send_errors),
-        }},
-        "/api/conversations/{conversationId}/messages": {"get": {
-            "summary": "A page of a conversation's history, oldest first (participants only)",
-            "operationId": "conversationMessages", "security": user,
-            "parameters": [
-                _id_parameter("conversationId"), *_query_parameters(schemas.HistoryQuery)
-            ],
-            "responses": _responses(schemas.HistoryResponse, "401", "404", "422", "503"),
-        }},
-        "/api/messages/{messageId}/receipt": {"post": {
-            "summary": "The recipient's client received the message (the first receipt counts)",
-            "operationId": "messageReceipt", "security": user,
-            "parameters": [_id_parameter("messageId")],
-            "responses": _responses(schemas.SuccessResponse, "401", "404", "503"),
-        }},
-        "/api/pusher/auth": {"post": {
-            "summary": "Authorise a private-conversation channel for one of its participants",
-            "operationId": "pusherAuth", "security": user, "requestBody": auth_body,
-            "responses": _responses(
-                schemas.PusherAuthResponse, "400", "401", "403", "415", "422", "503"
-            ),
-        }},
+        "/api/messages/send": {
+            "post": {
+                "summary": (
+                    "Store a message and answer at once; Pusher is triggered in the background"
+                ),
+                "operationId": "sendMessage",
+                "security": user,
+                "requestBody": {"required": True, **_json(schemas.SendMessageRequest)},
+                "responses": _responses(schemas.SendMessageResponse, *send_errors),
+            }
+        },
+        "/api/conversations/{conversationId}/messages": {
+            "get": {
+                "summary": "A page of a conversation's history, oldest first (participants only)",
+                "operationId": "conversationMessages",
+                "security": user,
+                "parameters": [
+                    _id_parameter("conversationId"),
+                    *_query_parameters(schemas.HistoryQuery),
+                ],
+                "responses": _responses(schemas.HistoryResponse, "401", "404", "422", "503"),
+            }
+        },
+        "/api/messages/{messageId}/receipt": {
+            "post": {
+                "summary": "The recipient's client received the message (the first receipt counts)",
+                "operationId": "messageReceipt",
+                "security": user,
+                "parameters": [_id_parameter("messageId")],
+                "responses": _responses(schemas.SuccessResponse, "401", "404", "503"),
+            }
+        },
+        "/api/pusher/auth": {
+            "post": {
+                "summary": "Authorise a private-conversation channel for one of its participants",
+                "operationId": "pusherAuth",
+                "security": user,
+                "requestBody": auth_body,
+                "responses": _responses(
+                    schemas.PusherAuthResponse, "400", "401", "403", "415", "422", "503"
+                ),
+            }
+        },
         "/admin/delivery-mode": {
             "get": {
                 "summary": "The delivery mode in force (404 when ADMIN_TOKEN is unset)",
-                "operationId": "getDeliveryMode", "security": admin,
+                "operationId": "getDeliveryMode",
+                "security": admin,
                 "responses": _responses(schemas.DeliveryModeResponse, "401", "404"),
             },
             "put": {
                 "summary": "Set the delivery mode for every replica (the rollback switch)",
-                "operationId": "setDeliveryMode", "security": admin,
+                "operationId": "setDeliveryMode",
+                "security": admin,
                 "requestBody": {"required": True, **_json(schemas.DeliveryModeRequest)},
                 "responses": _responses(
                     schemas.DeliveryModeResponse, "400", "401", "404", "415", "422", "503"
                 ),
             },
         },
-        "/healthz": {"get": {
-            "summary": "Liveness: 200 while the process runs", "operationId": "healthz",
-            "responses": _responses(schemas.HealthResponse),
-        }},
-        "/readyz": {"get": {
-            "summary": "Readiness: the database answers", "operationId": "readyz",
-            "responses": {
-                **_responses(schemas.ReadyResponse),
-                "503": {"description": "a check failed", **_json(schemas.NotReadyResponse)},
-            },
-        }},
-        "/metrics": {"get": {
-            "summary": "Prometheus metrics (OpenMetrics when Accept asks for it)",
-            "operationId": "metrics",
-            "responses": {"200": {"description": "OK", "content": {
-                "text/plain": {"schema": {"type": "string"}},
-                "application/openmetrics-text": {"schema": {"type": "string"}},
-            }}},
-        }},
-        "/openapi.json": {"get": {
-            "summary": "This document", "operationId": "openapi",
-            "responses": {"200": {"description": "OK", "content": {
-                "application/json": {"schema": {"type": "object"}}
-            }}},
-        }},
-    }  # fmt: skip
+        "/healthz": {
+            "get": {
+                "summary": "Liveness: 200 while the process runs",
+                "operationId": "healthz",
+                "responses": _responses(schemas.HealthResponse),
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: the database answers",
+                "operationId": "readyz",
+                "responses": {
+                    **_responses(schemas.ReadyResponse),
+                    "503": {"description": "a check failed", **_json(schemas.NotReadyResponse)},
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (OpenMetrics when Accept asks for it)",
+                "operationId": "metrics",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {
+                            "text/plain": {"schema": {"type": "string"}},
+                            "application/openmetrics-text": {"schema": {"type": "string"}},
+                        },
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "openapi",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    }
 
 
 @cache

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from ..ids import MAX_ID
+
 MAX_CONTENT_CHARS = 2000
-_MAX_BIGINT = 2**63 - 1
 # Control characters other than tab and newline (C0, DEL, C1) are refused in content.
 _FORBIDDEN_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SOCKET_ID_PATTERN = r"^\d{1,20}\.\d{1,20}$"
@@ -20,7 +21,7 @@ _CONTENT_PATTERN = (
     r"[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$"
 )
 
-UserId = Annotated[StrictInt, Field(gt=0, le=_MAX_BIGINT)]
+UserId = Annotated[StrictInt, Field(gt=0, le=MAX_ID)]
 
 
 class SendMessageRequest(BaseModel):
@@ -79,7 +80,7 @@ class HistoryQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    after: Annotated[int, Field(ge=0, le=_MAX_BIGINT)] = 0
+    after: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 
 

@@ -1,4 +1,5 @@
-"""The asyncpg pool and the translation of driver errors into the service's own."""
+"""The database handle every store shares: one pool, one acquire timeout, one translation of
+driver errors into the service's own."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from asyncpg.pool import PoolConnectionProxy
 
 from ..errors import DatabaseUnavailable, ValidationFailed
 from ..settings import Settings
+from . import queries
 
-#: what `acquire` yields: a pooled connection (generic only in the type stubs)
+#: what `Database.connection` yields: a pooled connection (generic only in the type stubs)
 Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
 # Errors that mean "the database is not there right now", as opposed to a bug in a query.
@@ -27,6 +29,8 @@ _UNAVAILABLE = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.InterfaceError,
+    # a connection whose protocol state an outage broke ("another operation is in progress")
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -47,33 +51,83 @@ async def keep_session(connection: asyncpg.Connection) -> None:
     """The pool's release hook. asyncpg's default runs `RESET ALL; CLOSE ALL; UNLISTEN *; …`,
     a round trip on every release (10 % of a send's time, profiled). Pooled connections here
     never change session state: no SET, LISTEN, cursors or advisory locks (those use their own
-    connections), so there is nothing to reset."""
+    connections, `Database.dedicated_connection`), so there is nothing to reset."""
 
 
-async def create_pool(settings: Settings) -> asyncpg.Pool:
-    """Open the pool; fails with `DatabaseUnavailable` when the database cannot be reached."""
-    with database_errors_translated():
-        pool = await asyncpg.create_pool(
+class Database:
+    """The pool behind every store object (`MessageStore`, `Outbox`, `ModeOverrides`,
+    `DeadLetters`): each access waits at most `connect_timeout` for a connection and sees
+    driver errors as the service's own."""
+
+    def __init__(self, pool: asyncpg.Pool, *, url: str, connect_timeout: float) -> None:
+        self._pool = pool
+        self._url = url
+        self._connect_timeout = connect_timeout
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 1,
+        command_timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+    ) -> Database:
+        """Open the pool; `DatabaseUnavailable` when the database cannot be reached."""
+        with database_errors_translated():
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                command_timeout=command_timeout,
+                timeout=connect_timeout,
+                reset=keep_session,
+            )
+        assert pool is not None  # create_pool returns None only when awaited as a non-coroutine
+        return cls(pool, url=url, connect_timeout=connect_timeout)
+
+    @classmethod
+    async def for_service(cls, settings: Settings) -> Database:
+        return await cls.open(
             settings.database_url.reveal(),
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
             command_timeout=settings.db_command_timeout_seconds,
-            timeout=settings.db_connect_timeout_seconds,
-            reset=keep_session,
+            connect_timeout=settings.db_connect_timeout_seconds,
         )
-    assert pool is not None  # create_pool returns None only when awaited as a non-coroutine
-    return pool
 
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection within the timeout, driver errors translated for the whole
+        block. asyncio.timeout rather than acquire(timeout=…), whose wait_for/shield machinery
+        was 10 % of a send's samples when profiled."""
+        with database_errors_translated():
+            async with asyncio.timeout(self._connect_timeout):
+                connection = await self._pool.acquire()
+            try:
+                yield connection
+            except asyncpg.exceptions.InternalClientError:
+                connection.terminate()  # never hand a broken connection out again
+                raise
+            finally:
+                await self._pool.release(connection)
 
-@asynccontextmanager
-async def acquire(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[Connection]:
-    """A connection within `timeout`, with driver errors translated for the whole block.
-    asyncio.timeout rather than acquire(timeout=…), whose wait_for/shield machinery was 10 %
-    of a send's samples when profiled."""
-    with database_errors_translated():
-        async with asyncio.timeout(timeout):
-            connection = await pool.acquire()
-        try:
-            yield connection
-        finally:
-            await pool.release(connection)
+    async def dedicated_connection(self) -> asyncpg.Connection:
+        """A connection of its own, outside the pool, for session state (LISTEN); the caller
+        closes it."""
+        with database_errors_translated():
+            return await asyncpg.connect(self._url, timeout=self._connect_timeout)
+
+    async def execute(self, query: str, *args: object) -> None:
+        """One statement on a pooled connection."""
+        async with self.connection() as connection:
+            await connection.execute(query, *args)
+
+    async def ping(self) -> None:
+        """A cheap round trip: what readiness means."""
+        async with self.connection() as connection:
+            await connection.fetchval(queries.PING)
+
+    async def close(self) -> None:
+        await self._pool.close()

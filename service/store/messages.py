@@ -1,69 +1,11 @@
-"""The message repository: store a send, read history, check participants."""
+"""The message repository: store a send, read history, check participants, record receipts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
-
-import asyncpg
-
 from ..errors import NotFound
 from . import queries
-from .pool import Connection, acquire
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    id: int
-    conversation_id: int
-    sender_id: int
-    recipient_id: int
-    content: str
-    client_message_id: str | None
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Message:
-        return cls(
-            id=row["id"],
-            conversation_id=row["conversation_id"],
-            sender_id=row["sender_id"],
-            recipient_id=row["recipient_id"],
-            content=row["content"],
-            client_message_id=row["client_message_id"],
-            created_at=row["created_at"],
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """The contract's MESSAGE shape."""
-        return {
-            "id": self.id,
-            "conversationId": self.conversation_id,
-            "senderId": self.sender_id,
-            "recipientId": self.recipient_id,
-            "content": self.content,
-            "clientMessageId": self.client_message_id,
-            "createdAt": rfc3339(self.created_at),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSend:
-    message: Message
-    #: False when the clientMessageId had been used before and `message` is the first one
-    created: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    first: bool
-    #: from the message's commit to the receipt, on the database's clock
-    latency_seconds: float | None
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+from .database import Connection, Database
+from .records import Claim, Message, Receipt, StoredSend
 
 
 def ordered_pair(user_a: int, user_b: int) -> tuple[int, int]:
@@ -71,15 +13,10 @@ def ordered_pair(user_a: int, user_b: int) -> tuple[int, int]:
 
 
 class MessageStore:
-    """Named operations on messages and conversations over one asyncpg pool."""
+    """Named operations on messages and conversations."""
 
-    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout: float) -> None:
-        self._pool = pool
-        self._acquire_timeout = acquire_timeout
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        return self._pool
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def store_send(
         self,
@@ -89,18 +26,25 @@ class MessageStore:
         content: str,
         client_message_id: str | None,
         socket_id: str | None = None,
-        claimed_by: str | None = None,
-        lease_seconds: float = 0.0,
+        claim: Claim | None = None,
         traceparent: str | None = None,
     ) -> StoredSend:
         """Store one message, creating the conversation on first send; idempotent per
         (sender, clientMessageId) through a unique constraint, not a read-then-write.
-        `claimed_by` leases it to that replica for delivery, in the same statement."""
+        With a `claim`, the message is leased to that replica for delivery, in the same
+        statement."""
+        claimed_by, lease = (claim.replica, claim.lease_seconds) if claim else (None, 0.0)
         values = (
-            sender_id, recipient_id, content, client_message_id, socket_id, claimed_by,
-            lease_seconds, traceparent,
-        )  # fmt: skip
-        async with acquire(self._pool, self._acquire_timeout) as connection:
+            sender_id,
+            recipient_id,
+            content,
+            client_message_id,
+            socket_id,
+            claimed_by,
+            lease,
+            traceparent,
+        )
+        async with self._database.connection() as connection:
             # One round trip when the conversation exists, which is nearly always.
             row = await connection.fetchrow(
                 queries.INSERT_MESSAGE_IN_EXISTING_CONVERSATION,
@@ -122,13 +66,13 @@ class MessageStore:
 
     async def participants(self, conversation_id: int) -> tuple[int, int] | None:
         """The two users of a conversation, or None when it does not exist."""
-        async with acquire(self._pool, self._acquire_timeout) as connection:
+        async with self._database.connection() as connection:
             row = await connection.fetchrow(queries.CONVERSATION_PARTICIPANTS, conversation_id)
         return None if row is None else (row["user_low"], row["user_high"])
 
     async def history(self, conversation_id: int, *, after: int, limit: int) -> list[Message]:
         """Messages of a conversation with id > after, oldest first, at most `limit`."""
-        async with acquire(self._pool, self._acquire_timeout) as connection:
+        async with self._database.connection() as connection:
             rows = await connection.fetch(
                 queries.CONVERSATION_MESSAGES, conversation_id, after, limit
             )
@@ -136,17 +80,13 @@ class MessageStore:
 
     async def record_receipt(self, message_id: int, user_id: int) -> Receipt:
         """The recipient's receipt; only the first one counts (and has a latency)."""
-        async with acquire(self._pool, self._acquire_timeout) as connection:
+        async with self._database.connection() as connection:
             latency = await connection.fetchval(queries.RECORD_RECEIPT, message_id, user_id)
             if latency is not None:
                 return Receipt(first=True, latency_seconds=float(latency))
             if await connection.fetchval(queries.IS_RECIPIENT, message_id, user_id):
                 return Receipt(first=False, latency_seconds=None)
         raise NotFound("Message not found.")
-
-    async def ping(self) -> None:
-        async with acquire(self._pool, self._acquire_timeout) as connection:
-            await connection.fetchval(queries.PING)
 
 
 async def conversation_of(connection: Connection, user_a: int, user_b: int) -> int:

@@ -176,8 +176,12 @@ LATEST_DELIVERY_MODE_CHANGE = """
 SELECT mode, changed_by, changed_at FROM delivery_mode_changes ORDER BY id DESC LIMIT 1
 """
 
-#: wake every replica's watcher (payload: the new mode) in the same transaction
-NOTIFY_DELIVERY_MODE = "SELECT pg_notify('delivery_mode', $1)"
+#: the LISTEN/NOTIFY channel every replica's delivery-mode watcher listens on
+DELIVERY_MODE_CHANNEL = "delivery_mode"
+
+#: wake every replica's watcher on channel $1 (DELIVERY_MODE_CHANNEL; payload $2: the new
+#: mode) in the same transaction
+NOTIFY_DELIVERY_MODE = "SELECT pg_notify($1, $2)"
 
 #: dead-lettered messages since $1 (no content: on-call reads this)
 DEAD_LETTERS_SINCE = """

@@ -30,10 +30,8 @@ def configure_tracing(env: Mapping[str, str]) -> TracerProvider | None:
         return None
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    resource = Resource.create(
-        {"service.name": env.get("OTEL_SERVICE_NAME", "message-send-service"),
-         "service.version": __version__}
-    )  # fmt: skip
+    name = env.get("OTEL_SERVICE_NAME", "message-send-service")
+    resource = Resource.create({"service.name": name, "service.version": __version__})
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     instrument(provider)

@@ -3,41 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
+from typing import Any
 
 import aiohttp
 
 from service.devtools.postgres import free_port
+from service.devtools.service_env import service_environment
 
+from ..conftest import Sandbox
 from ..helpers import JWT_SECRET, auth
 
 
-def service_env(database_url: str, sandbox, **extra: str) -> dict[str, str]:
-    config = sandbox.state.config
-    inherited = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PUSHER_", "DATABASE_", "AUTH_"))
-    }
-    return {
-        **inherited,
-        "DATABASE_URL": database_url,
-        "AUTH_JWT_SECRET": JWT_SECRET,
-        "PUSHER_APP_ID": config.app_id,
-        "PUSHER_KEY": config.key,
-        "PUSHER_SECRET": config.secret,
-        "PUSHER_HOST": "127.0.0.1",
-        "PUSHER_PORT": str(sandbox.port),
-        "PUSHER_SCHEME": "http",
-        # the tests drive more sends per user than a person would
-        "SEND_RATE_PER_SECOND": "100000",
-        "SEND_RATE_BURST": "100000",
+def service_env(database_url: str, sandbox: Sandbox, **extra: str) -> dict[str, str]:
+    return service_environment(
+        database_url=database_url,
+        sandbox=sandbox.state.config,
+        sandbox_port=sandbox.port,
+        jwt_secret=JWT_SECRET,
         **extra,
-    }
+    )
 
 
 class ServiceProcess:
-    def __init__(self, database_url: str, sandbox, **env: str) -> None:
+    def __init__(self, database_url: str, sandbox: Sandbox, **env: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._env = service_env(database_url, sandbox, PORT=str(self.port), **env)
@@ -45,9 +35,13 @@ class ServiceProcess:
 
     async def start(self) -> ServiceProcess:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "service", "serve", env=self._env,
+            sys.executable,
+            "-m",
+            "service",
+            "serve",
+            env=self._env,
             stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        )
         async with aiohttp.ClientSession() as session:
             for _ in range(200):
                 try:
@@ -62,14 +56,15 @@ class ServiceProcess:
 
     async def send(
         self, session: aiohttp.ClientSession, sender: int, recipient: int, content: str
-    ) -> dict:
+    ) -> dict[str, Any]:
         async with session.post(
             f"{self.base}/api/messages/send",
             json={"recipientId": recipient, "content": content},
             headers=auth(sender),
         ) as response:
             assert response.status == 200
-            return (await response.json())["message"]
+            message: dict[str, Any] = (await response.json())["message"]
+            return message
 
     def signal(self, sig: int) -> None:
         assert self.process is not None

@@ -16,13 +16,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(600)
-async def test_the_benchmark_command_runs_every_scenario():
+async def test_the_benchmark_command_runs_every_scenario() -> None:
     required_tool("wrk", "wrk")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench", "--quick", "--no-write",
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "bench",
+        "--quick",
+        "--no-write",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "COLUMNS": "200"},  # wide enough for rich's tables
-    )  # fmt: skip
+    )
     output, _ = await process.communicate()
     text = output.decode()
     assert process.returncode == 0, text[-3000:]

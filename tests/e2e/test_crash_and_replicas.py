@@ -6,27 +6,36 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import AsyncIterator
 
 import aiohttp
+import asyncpg
 import pytest
 
 from service.sandbox import Fault
 
+from ..conftest import Sandbox
 from ..helpers import eventually
 from .processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 
-QUICK = {"DELIVERY_LEASE_SECONDS": "1.5", "RELAY_POLL_SECONDS": "0.1", "DELIVERY_RETRY_BASE_SECONDS": "0.1",
-         "DELIVERY_RETRY_CAP_SECONDS": "0.5", "CIRCUIT_COOLDOWN_SECONDS": "0.3", "LOG_LEVEL": "WARNING"}  # fmt: skip
+QUICK = {
+    "DELIVERY_LEASE_SECONDS": "1.5",
+    "RELAY_POLL_SECONDS": "0.1",
+    "DELIVERY_RETRY_BASE_SECONDS": "0.1",
+    "DELIVERY_RETRY_CAP_SECONDS": "0.5",
+    "CIRCUIT_COOLDOWN_SECONDS": "0.3",
+    "LOG_LEVEL": "WARNING",
+}
 
 
-def delivered(sandbox) -> list[int]:
+def delivered(sandbox: Sandbox) -> list[int]:
     return [json.loads(e.data)["id"] for e in sandbox.state.events]
 
 
 @pytest.fixture
-async def processes():
+async def processes() -> AsyncIterator[list[ServiceProcess]]:
     started: list[ServiceProcess] = []
     yield started
     for process in started:
@@ -34,8 +43,8 @@ async def processes():
 
 
 async def test_sigkill_mid_burst_with_slow_pusher_loses_nothing(
-    database_url, sandbox, db, processes
-):
+    database_url: str, sandbox: Sandbox, db: asyncpg.Connection, processes: list[ServiceProcess]
+) -> None:
     first = ServiceProcess(database_url, sandbox, **QUICK)
     processes.append(await first.start())
     sandbox.state.faults.set(Fault("delay", seconds=1.0))
@@ -54,8 +63,8 @@ async def test_sigkill_mid_burst_with_slow_pusher_loses_nothing(
 
 
 async def test_sigterm_past_the_deadline_exits_zero_and_hands_work_back(
-    database_url, sandbox, db, processes
-):
+    database_url: str, sandbox: Sandbox, db: asyncpg.Connection, processes: list[ServiceProcess]
+) -> None:
     first = ServiceProcess(database_url, sandbox, SHUTDOWN_DEADLINE_SECONDS="1", **QUICK)
     processes.append(await first.start())
     sandbox.state.faults.set(Fault("hold"))
@@ -77,8 +86,8 @@ async def test_sigterm_past_the_deadline_exits_zero_and_hands_work_back(
 
 
 async def test_two_replicas_share_a_backlog_and_survive_losing_one(
-    database_url, sandbox, db, processes
-):
+    database_url: str, sandbox: Sandbox, db: asyncpg.Connection, processes: list[ServiceProcess]
+) -> None:
     replicas = [ServiceProcess(database_url, sandbox, **QUICK) for _ in range(2)]
     for replica in replicas:
         processes.append(await replica.start())

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from ..conftest import Sandbox
 from ..helpers import token
 from .processes import ServiceProcess
 
@@ -20,7 +23,9 @@ EXAMPLES = "25"
 
 
 @pytest.fixture
-async def service(database_url, sandbox, db):
+async def service(
+    database_url: str, sandbox: Sandbox, db: asyncpg.Connection
+) -> AsyncIterator[ServiceProcess]:
     process = ServiceProcess(database_url, sandbox, ADMIN_TOKEN=ADMIN_TOKEN, LOG_LEVEL="ERROR")
     await process.start()
     yield process
@@ -30,16 +35,28 @@ async def service(database_url, sandbox, db):
 async def schemathesis(service: ServiceProcess, authorization: str, *extra: str) -> tuple[int, str]:
     binary = Path(sys.executable).with_name("schemathesis")
     process = await asyncio.create_subprocess_exec(
-        str(binary), "run", f"{service.base}/openapi.json",
-        "-H", f"Authorization: {authorization}",
-        "--checks", "all",
+        str(binary),
+        "run",
+        f"{service.base}/openapi.json",
+        "-H",
+        f"Authorization: {authorization}",
+        "--checks",
+        "all",
         # valid-looking data can still be refused for reasons a schema cannot say (sending to
         # yourself, a senderId that is not you): those are 4xx by design
-        "--exclude-checks", "positive_data_acceptance",
-        "-n", EXAMPLES, "--seed", "20261127", "--workers", "1", "--no-color",
+        "--exclude-checks",
+        "positive_data_acceptance",
+        "-n",
+        EXAMPLES,
+        "--seed",
+        "20261127",
+        "--workers",
+        "1",
+        "--no-color",
         *extra,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     output, _ = await process.communicate()
     return process.returncode or 0, output.decode()
 
@@ -59,8 +76,8 @@ def generated_and_passed(output: str) -> tuple[int, int]:
     ],
 )
 async def test_fuzzing_finds_no_server_error_and_no_schema_violation(
-    service, who, authorization, extra
-):
+    service: ServiceProcess, who: str, authorization: str, extra: tuple[str, ...]
+) -> None:
     code, output = await schemathesis(service, authorization, *extra)
     generated, passed = generated_and_passed(output)
     print(f"\nschemathesis ({who}): {generated} generated, {passed} passed")

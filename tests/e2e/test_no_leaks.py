@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
+from pytest_aiohttp import AiohttpServer
 
 from service.sandbox import Fault
 
+from ..conftest import Sandbox
 from ..helpers import JWT_SECRET, auth, eventually, token
 from .processes import ServiceProcess
 
@@ -21,7 +25,9 @@ SENTRY_KEY = "sentrykeythatmustnotleak"
 CONTENT = "content that must never be logged"
 
 
-async def test_a_full_run_leaks_no_secret_and_no_content(database_url, sandbox, db, aiohttp_server):
+async def test_a_full_run_leaks_no_secret_and_no_content(
+    database_url: str, sandbox: Sandbox, db: asyncpg.Connection, aiohttp_server: AiohttpServer
+) -> None:
     from aiohttp import web
 
     async def swallow(request: web.Request) -> web.Response:  # a Sentry that accepts anything
@@ -33,16 +39,20 @@ async def test_a_full_run_leaks_no_secret_and_no_content(database_url, sandbox, 
     sentry = await aiohttp_server(inbox)
     url_with_password = database_url.replace("postgres@", f"postgres:{DB_PASSWORD}@")
     service = ServiceProcess(
-        url_with_password, sandbox, ADMIN_TOKEN=ADMIN_TOKEN, LOG_LEVEL="DEBUG",
+        url_with_password,
+        sandbox,
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        LOG_LEVEL="DEBUG",
         SENTRY_DSN=f"http://{SENTRY_KEY}@127.0.0.1:{sentry.port}/1",
-        DELIVERY_RETRY_BASE_SECONDS="0.05", RELAY_POLL_SECONDS="0.1",
-    )  # fmt: skip
+        DELIVERY_RETRY_BASE_SECONDS="0.05",
+        RELAY_POLL_SECONDS="0.1",
+    )
     await service.start()
     seen: list[tuple[str, str]] = []  # (path, body) of every response
     try:
         async with aiohttp.ClientSession() as session:
 
-            async def call(method: str, path: str, **kwargs) -> None:
+            async def call(method: str, path: str, **kwargs: Any) -> None:
                 async with session.request(method, f"{service.base}{path}", **kwargs) as response:
                     seen.append((f"{response.status} {path}", await response.text()))
 

@@ -11,9 +11,11 @@ import aiohttp
 import asyncpg
 import pytest
 
+from service.devtools.postgres import LocalPostgres
 from service.sandbox import Fault
 from service.store.migrate import available_migrations
 
+from ..conftest import Sandbox
 from ..helpers import JWT_SECRET, eventually
 from .processes import ServiceProcess, service_env
 
@@ -31,8 +33,12 @@ pytestmark = pytest.mark.e2e
     ],
 )
 def test_unusable_configuration_exits_non_zero_with_one_line(
-    database_url, sandbox, missing, override, expected
-):
+    database_url: str,
+    sandbox: Sandbox,
+    missing: str | None,
+    override: dict[str, str],
+    expected: str,
+) -> None:
     env = service_env(database_url, sandbox, **override)
     env.pop(missing or "", None)
     result = subprocess.run(
@@ -48,7 +54,7 @@ def test_unusable_configuration_exits_non_zero_with_one_line(
     assert "test-jwt-secret" not in result.stderr and "sandbox-secret" not in result.stderr
 
 
-async def migrate_three_at_once(url: str, sandbox) -> list[int]:
+async def migrate_three_at_once(url: str, sandbox: Sandbox) -> list[int]:
     """Three `python -m service migrate` started together, as replicas would; exit codes."""
     env = service_env(url, sandbox)
     command = (sys.executable, "-m", "service", "migrate")
@@ -58,7 +64,9 @@ async def migrate_three_at_once(url: str, sandbox) -> list[int]:
     return [await process.wait() for process in runs]
 
 
-async def test_migrate_twice_and_concurrently_changes_nothing(postgres, sandbox):
+async def test_migrate_twice_and_concurrently_changes_nothing(
+    postgres: LocalPostgres, sandbox: Sandbox
+) -> None:
     from ..conftest import create_database
 
     url = await create_database(postgres, "migrate_twice")  # already migrated once
@@ -71,7 +79,9 @@ async def test_migrate_twice_and_concurrently_changes_nothing(postgres, sandbox)
     assert [r["version"] for r in versions] == [m.version for m in available_migrations()]
 
 
-async def test_concurrent_first_migrations_apply_once(postgres, sandbox):
+async def test_concurrent_first_migrations_apply_once(
+    postgres: LocalPostgres, sandbox: Sandbox
+) -> None:
     connection = await asyncpg.connect(postgres.url)
     await connection.execute('CREATE DATABASE "fresh_replicas"')
     await connection.close()
@@ -85,7 +95,9 @@ async def test_concurrent_first_migrations_apply_once(postgres, sandbox):
         await connection.close()
 
 
-async def test_serve_answers_and_exits_zero_on_sigterm_after_delivering(database_url, sandbox, db):
+async def test_serve_answers_and_exits_zero_on_sigterm_after_delivering(
+    database_url: str, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     service = await ServiceProcess(database_url, sandbox).start()
     try:
         sandbox.state.faults.set(Fault("hold"))

@@ -4,9 +4,12 @@ every dashboard query and every rule expression is accepted, and the dashboards 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 import yaml
 
@@ -14,6 +17,7 @@ import dashboards
 from service.devtools.postgres import free_port
 from service.sandbox import Fault
 
+from ..conftest import Sandbox
 from ..helpers import auth, required_tool
 from .processes import ServiceProcess
 
@@ -43,7 +47,7 @@ def rule_expressions() -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-async def prometheus(tmp_path, service_under_load):
+async def prometheus(tmp_path: Path, service_under_load: ServiceProcess) -> AsyncIterator[str]:
     port = free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -71,24 +75,31 @@ async def prometheus(tmp_path, service_under_load):
 
 
 @pytest.fixture
-async def service_under_load(database_url, sandbox, db):
+async def service_under_load(
+    database_url: str, sandbox: Sandbox, db: asyncpg.Connection
+) -> AsyncIterator[ServiceProcess]:
     service = ServiceProcess(
-        database_url, sandbox, PUSHER_PROBE_SECONDS="1", RELAY_POLL_SECONDS="0.2",
-        DELIVERY_RETRY_BASE_SECONDS="0.2", LOG_LEVEL="ERROR",
-    )  # fmt: skip
+        database_url,
+        sandbox,
+        PUSHER_PROBE_SECONDS="1",
+        RELAY_POLL_SECONDS="0.2",
+        DELIVERY_RETRY_BASE_SECONDS="0.2",
+        LOG_LEVEL="ERROR",
+    )
     await service.start()
     yield service
     await service.stop()
 
 
-async def query(session: aiohttp.ClientSession, base: str, promql: str) -> dict:
+async def query(session: aiohttp.ClientSession, base: str, promql: str) -> dict[str, Any]:
     async with session.get(f"{base}/api/v1/query", params={"query": promql}) as response:
         body = await response.json()
     assert body["status"] == "success", f"{promql}: {body.get('error')}"
-    return body["data"]
+    data: dict[str, Any] = body["data"]
+    return data
 
 
-async def drive_traffic(service: ServiceProcess, sandbox, seconds: float) -> None:
+async def drive_traffic(service: ServiceProcess, sandbox: Sandbox, seconds: float) -> None:
     """Sends, reads, receipts and bad requests, with Pusher failing now and then."""
     deadline = asyncio.get_running_loop().time() + seconds
     round_ = 0
@@ -117,8 +128,8 @@ async def drive_traffic(service: ServiceProcess, sandbox, seconds: float) -> Non
 
 
 async def test_prometheus_accepts_every_query_and_the_dashboards_get_data(
-    prometheus, service_under_load, sandbox
-):
+    prometheus: str, service_under_load: ServiceProcess, sandbox: Sandbox
+) -> None:
     await drive_traffic(service_under_load, sandbox, seconds=12)
     async with aiohttp.ClientSession() as session:
         for _ in range(60):  # rates need a few scrapes after the traffic
@@ -152,8 +163,10 @@ async def test_prometheus_accepts_every_query_and_the_dashboards_get_data(
         ) as response:
             exemplars = (await response.json())["status"]
 
-    print(f"\nreal Prometheus: {len(panel_queries) - len(empty)} of {len(panel_queries)} panel queries returned data; "
-          f"{len(rules)} rule expressions accepted; {len(loaded)} rules loaded")  # fmt: skip
+    print(
+        f"\nreal Prometheus: {len(panel_queries) - len(empty)} of {len(panel_queries)} panel queries returned data; "
+        f"{len(rules)} rule expressions accepted; {len(loaded)} rules loaded"
+    )
     assert len(loaded) == len(rules)
     # "unknown" is a group (with a longer interval) not evaluated yet; its expressions were
     # evaluated above all the same. An error is what must never happen.

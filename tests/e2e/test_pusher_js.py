@@ -6,11 +6,15 @@ import asyncio
 import json
 import os
 import shutil
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
+from typing import Any, Protocol
 
+import asyncpg
 import pytest
 
-from ..helpers import auth, token
+from ..conftest import Sandbox
+from ..helpers import AppClient, auth, token
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 pytestmark = pytest.mark.e2e
@@ -21,17 +25,17 @@ class Subscriber:
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
-        self.records: list[dict] = []
+        self.records: list[dict[str, Any]] = []
 
-    async def next(self, timeout: float = 10.0) -> dict:
+    async def next(self, timeout: float = 10.0) -> dict[str, Any]:
         assert self.process.stdout is not None
         line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
         assert line, "subscriber exited early"
-        record = json.loads(line)
+        record: dict[str, Any] = json.loads(line)
         self.records.append(record)
         return record
 
-    async def until(self, kind: str, timeout: float = 10.0) -> dict:
+    async def until(self, kind: str, timeout: float = 10.0) -> dict[str, Any]:
         while True:
             record = await self.next(timeout)
             if record["type"] == kind:
@@ -48,8 +52,16 @@ class Subscriber:
                 await self.process.wait()
 
 
+class Subscribe(Protocol):
+    """The `subscribe` fixture: a subscriber authorised as `user`, or with a forged signature."""
+
+    def __call__(
+        self, channel: str, *, user: int | None = None, forged_auth: str | None = None
+    ) -> Awaitable[Subscriber]: ...
+
+
 @pytest.fixture
-async def subscribe(sandbox, client):
+async def subscribe(sandbox: Sandbox, client: AppClient) -> AsyncIterator[Subscribe]:
     node = shutil.which("node")
     assert node, "node is required for the pusher-js tests"
     assert (JS_DIR / "node_modules" / "pusher-js").exists(), "run `npm ci` in tests/js"
@@ -68,6 +80,7 @@ async def subscribe(sandbox, client):
             env["FORGED_AUTH"] = forged_auth
         else:
             env["AUTH_ENDPOINT"] = str(client.make_url("/api/pusher/auth"))
+            assert user is not None, "a subscriber needs a user or a forged signature"
             env["TOKEN"] = token(user)
         process = await asyncio.create_subprocess_exec(
             node,
@@ -86,17 +99,22 @@ async def subscribe(sandbox, client):
         await subscriber.stop()
 
 
-async def _send(client, sender: int, recipient: int, content: str, **extra) -> dict:
+async def _send(
+    client: AppClient, sender: int, recipient: int, content: str, **extra: object
+) -> dict[str, Any]:
     response = await client.post(
         "/api/messages/send",
         json={"recipientId": recipient, "content": content, **extra},
         headers=auth(sender),
     )
     assert response.status == 200
-    return (await response.json())["message"]
+    message: dict[str, Any] = (await response.json())["message"]
+    return message
 
 
-async def test_participant_receives_the_event_and_outsider_is_refused(client, db, subscribe):
+async def test_participant_receives_the_event_and_outsider_is_refused(
+    client: AppClient, db: asyncpg.Connection, subscribe: Subscribe
+) -> None:
     first = await _send(client, 1, 2, "first")
     channel = f"private-conversation-{first['conversationId']}"
 
@@ -114,7 +132,9 @@ async def test_participant_receives_the_event_and_outsider_is_refused(client, db
     assert not any(r["type"] == "event" for r in outsider.records)
 
 
-async def test_forged_channel_signature_is_refused_by_the_server(client, db, subscribe, sandbox):
+async def test_forged_channel_signature_is_refused_by_the_server(
+    client: AppClient, db: asyncpg.Connection, subscribe: Subscribe, sandbox: Sandbox
+) -> None:
     first = await _send(client, 1, 2, "first")
     channel = f"private-conversation-{first['conversationId']}"
     forger = await subscribe(channel, forged_auth=f"{sandbox.state.config.key}:{'0' * 64}")
@@ -125,7 +145,9 @@ async def test_forged_channel_signature_is_refused_by_the_server(client, db, sub
     assert not any(r["type"] in ("event", "subscribed") for r in forger.records)
 
 
-async def test_sender_socket_gets_no_echo(client, db, subscribe):
+async def test_sender_socket_gets_no_echo(
+    client: AppClient, db: asyncpg.Connection, subscribe: Subscribe
+) -> None:
     first = await _send(client, 1, 2, "first")
     channel = f"private-conversation-{first['conversationId']}"
     sender = await subscribe(channel, user=1)

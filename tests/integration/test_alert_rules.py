@@ -76,7 +76,7 @@ def runbook_anchors() -> list[str]:
 
 
 def rule_tests() -> list[dict[str, Any]]:
-    cases = []
+    cases: list[dict[str, Any]] = []
     for path in promtool_test_files():
         for group in yaml.safe_load(path.read_text())["tests"]:
             cases += group.get("alert_rule_test") or []

@@ -6,10 +6,12 @@ import asyncio
 import json
 import time
 
+import asyncpg
 import jwt
 import pytest
 
-from ..helpers import JWT_SECRET, assert_error, auth, token
+from ..conftest import Sandbox
+from ..helpers import JWT_SECRET, AppClient, assert_error, auth, token
 
 SEND = "/api/messages/send"
 GOOD = {"recipientId": 2, "content": "hi"}
@@ -20,7 +22,8 @@ def _raw(body: object) -> bytes:
 
 
 def _none_alg_token(user_id: int) -> str:
-    return jwt.encode({"sub": str(user_id)}, key=None, algorithm="none")
+    # PyJWT takes "" as "no key" for alg none; its annotation does not admit None
+    return jwt.encode({"sub": str(user_id)}, key="", algorithm="none")
 
 
 CASES = [
@@ -184,8 +187,14 @@ CASES = [
     ("headers", "body", "status", "code"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 async def test_bad_send_is_refused_and_leaves_no_trace(
-    client, db, sandbox, headers, body, status, code
-):
+    client: AppClient,
+    db: asyncpg.Connection,
+    sandbox: Sandbox,
+    headers: dict[str, str],
+    body: bytes,
+    status: int,
+    code: str,
+) -> None:
     headers = {"Content-Type": "application/json", **headers}
     response = await client.post(SEND, data=body, headers=headers)
     assert response.status == status
@@ -197,14 +206,14 @@ async def test_bad_send_is_refused_and_leaves_no_trace(
     assert sandbox.state.trigger_calls == []
 
 
-async def test_validation_error_names_the_field(client):
+async def test_validation_error_names_the_field(client: AppClient) -> None:
     response = await client.post(SEND, json={"recipientId": 2, "content": ""}, headers=auth(1))
     body = await response.json()
     assert body["error"]["details"][0]["field"] == "content"
     assert body["error"]["message"].startswith("content:")
 
 
-async def test_unknown_route_and_wrong_method_are_json_errors(client):
+async def test_unknown_route_and_wrong_method_are_json_errors(client: AppClient) -> None:
     response = await client.get("/nope")
     assert response.status == 404
     assert_error(await response.json(), "not_found")
@@ -214,12 +223,12 @@ async def test_unknown_route_and_wrong_method_are_json_errors(client):
     assert "POST" in response.headers["Allow"]
 
 
-async def test_expired_token_within_leeway_is_accepted(client):
+async def test_expired_token_within_leeway_is_accepted(client: AppClient) -> None:
     response = await client.post(SEND, json=GOOD, headers=auth(1, exp=int(time.time()) - 5))
     assert response.status == 200
 
 
-async def test_numeric_sub_is_accepted(client):
+async def test_numeric_sub_is_accepted(client: AppClient) -> None:
     numeric = jwt.encode({"sub": 1}, JWT_SECRET, algorithm="HS256")
     response = await client.post(SEND, json=GOOD, headers={"Authorization": f"Bearer {numeric}"})
     assert response.status == 200

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
 
 import pytest
+from pytest_aiohttp import AiohttpClient
 
 from service.app import create_app
+from service.devtools.postgres import LocalPostgres
+from service.settings import Settings
 
-from ..conftest import create_database, new_postgres, remove_postgres
+from ..conftest import Sandbox, create_database, new_postgres, remove_postgres
 from ..helpers import assert_error, auth
 
 
 @pytest.fixture
-def own_postgres():
+def own_postgres() -> Iterator[LocalPostgres]:
     server = new_postgres()
     yield server
     remove_postgres(server)
 
 
 async def test_send_gets_quick_503_while_database_is_down(
-    aiohttp_client, make_settings, own_postgres, sandbox
-):
+    aiohttp_client: AiohttpClient,
+    make_settings: Callable[..., Settings],
+    own_postgres: LocalPostgres,
+    sandbox: Sandbox,
+) -> None:
     url = await create_database(own_postgres, "outage")
     client = await aiohttp_client(create_app(make_settings(database_url=url)))
     ok = await client.post(

@@ -6,13 +6,17 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
 
+import asyncpg
 import pytest
 
 from service.sandbox import Fault
 from service.settings import DeliverySettings
 
-from ..helpers import auth, eventually, run_cli, sample, scrape
+from ..conftest import Sandbox
+from ..helpers import AppClient, MakeClient, auth, eventually, run_cli, sample, scrape
 
 FAST = dict(
     relay_poll_seconds=0.05,
@@ -23,39 +27,45 @@ FAST = dict(
 )
 
 
-def delivery(**overrides) -> DeliverySettings:
+def delivery(**overrides: Any) -> DeliverySettings:
     return DeliverySettings(**{**FAST, **overrides})
 
 
-async def send(client, sender=1, recipient=2, content="hi"):
+async def send(
+    client: AppClient, sender: int = 1, recipient: int = 2, content: str = "hi"
+) -> dict[str, Any]:
     response = await client.post(
         "/api/messages/send",
         json={"recipientId": recipient, "content": content},
         headers=auth(sender),
     )
     assert response.status == 200
-    return (await response.json())["message"]
+    message: dict[str, Any] = (await response.json())["message"]
+    return message
 
 
-def delivered_ids(sandbox) -> set[int]:
+def delivered_ids(sandbox: Sandbox) -> set[int]:
     return {json.loads(e.data)["id"] for e in sandbox.state.events}
 
 
-async def all_delivered(sandbox, ids, timeout=20.0):
+async def all_delivered(sandbox: Sandbox, ids: Collection[int], timeout: float = 20.0) -> None:
     await eventually(lambda: set(ids) <= delivered_ids(sandbox), timeout)
 
 
-async def delivered_row(db, message_id: int):
+async def delivered_row(db: asyncpg.Connection, message_id: int) -> asyncpg.Record:
     """The message's row once its delivery has been recorded."""
     for _ in range(200):
         row = await db.fetchrow("SELECT * FROM messages WHERE id = $1", message_id)
+        assert row is not None
         if row["delivered_at"] is not None:
             return row
         await asyncio.sleep(0.02)
     raise AssertionError(f"message {message_id} was never marked delivered")
 
 
-async def test_pusher_outage_during_a_stream_of_sends_loses_nothing(make_client, sandbox, db):
+async def test_pusher_outage_during_a_stream_of_sends_loses_nothing(
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     # The outage trips the circuit; while it is open nothing uses up attempts.
     client = await make_client(delivery=delivery(circuit_cooldown_seconds=0.2))
     sandbox.state.faults.set(Fault("status", status=503, duration=1.5))
@@ -73,7 +83,7 @@ async def test_pusher_outage_during_a_stream_of_sends_loses_nothing(make_client,
     assert sample(metrics, "messages_dead_lettered_total") == 0
 
 
-async def _conversation_stream(client, n: int, messages: int) -> list[int]:
+async def _conversation_stream(client: AppClient, n: int, messages: int) -> list[int]:
     """One client sending `messages` in a row in conversation n (users 2n+1 → 2n+2)."""
     return [
         (await send(client, sender=2 * n + 1, recipient=2 * n + 2, content=f"{i}"))["id"]
@@ -81,14 +91,16 @@ async def _conversation_stream(client, n: int, messages: int) -> list[int]:
     ]
 
 
-def _ids_by_channel(sandbox) -> dict[str, list[int]]:
-    seen = defaultdict(list)
+def _ids_by_channel(sandbox: Sandbox) -> dict[str, list[int]]:
+    seen: defaultdict[str, list[int]] = defaultdict(list)
     for event in sandbox.state.events:
         seen[event.channel].append(json.loads(event.data)["id"])
     return seen
 
 
-async def test_a_burst_of_1000_goes_out_in_about_100_batch_calls(make_client, sandbox, db):
+async def test_a_burst_of_1000_goes_out_in_about_100_batch_calls(
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     client = await make_client(delivery=delivery(max_concurrent_calls=8))
     sandbox.state.faults.set(Fault("delay", seconds=0.5))  # calls are slow: events pile up
     streams = await asyncio.gather(*(_conversation_stream(client, n, 10) for n in range(100)))
@@ -104,8 +116,8 @@ async def test_a_burst_of_1000_goes_out_in_about_100_batch_calls(make_client, sa
 
 
 async def test_each_conversation_keeps_its_order_within_and_across_batches(
-    make_client, sandbox, db
-):
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     client = await make_client(delivery=delivery(max_concurrent_calls=8))
     sandbox.state.faults.set(Fault("delay", seconds=0.2))
     streams = await asyncio.gather(*(_conversation_stream(client, n, 60) for n in range(3)))
@@ -115,7 +127,9 @@ async def test_each_conversation_keeps_its_order_within_and_across_batches(
     assert max(c.events for c in sandbox.state.trigger_calls) > 1  # and they did travel in batches
 
 
-async def test_under_a_stream_a_call_lingers_until_its_batch_is_full(make_client, sandbox, db):
+async def test_under_a_stream_a_call_lingers_until_its_batch_is_full(
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     client = await make_client(delivery=delivery(batch_linger_seconds=5.0))
     sandbox.state.faults.set(Fault("hold"))
     first = await send(client, content="first")  # a quiet moment: its call goes at once
@@ -129,7 +143,9 @@ async def test_under_a_stream_a_call_lingers_until_its_batch_is_full(make_client
     assert [c.events for c in sandbox.state.trigger_calls] == [1, 10]
 
 
-async def test_a_lone_event_never_waits_for_the_linger(make_client, sandbox, db):
+async def test_a_lone_event_never_waits_for_the_linger(
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     client = await make_client(delivery=delivery(batch_linger_seconds=30.0))
     for n in range(3):  # one at a time, each after the previous was delivered
         message = await send(client, content=f"alone {n}")
@@ -139,8 +155,12 @@ async def test_a_lone_event_never_waits_for_the_linger(make_client, sandbox, db)
 
 @pytest.mark.parametrize("status", [413, 400, 401])
 async def test_permanent_rejection_is_dead_lettered_not_retried(
-    make_client, sandbox, db, caplog, status
-):
+    make_client: MakeClient,
+    sandbox: Sandbox,
+    db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+) -> None:
     client = await make_client(delivery=delivery())
     sandbox.state.faults.set(Fault("status", status=status, calls=1))
     caplog.set_level(logging.WARNING)
@@ -152,18 +172,19 @@ async def test_permanent_rejection_is_dead_lettered_not_retried(
         )
     )
     row = await db.fetchrow("SELECT * FROM messages WHERE id = $1", message["id"])
+    assert row is not None
     assert row["dead_lettered_at"] is not None and row["delivered_at"] is None
     assert f"HTTP {status}" in row["dead_letter_reason"]
     await asyncio.sleep(0.3)  # several relay rounds: nothing retries it
     assert len(sandbox.state.trigger_calls) == 1
     assert sample(await scrape(client), "messages_dead_lettered_total") == 1
     dead_lines = [r for r in caplog.records if "dead-lettered" in r.getMessage()]
-    assert len(dead_lines) == 1 and dead_lines[0].message_id == message["id"]
+    assert len(dead_lines) == 1 and vars(dead_lines[0])["message_id"] == message["id"]
 
 
 async def test_a_rejected_batch_is_retried_one_by_one_to_find_the_bad_event(
-    make_client, sandbox, db
-):
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     client = await make_client(delivery=delivery(max_concurrent_calls=1))
     sandbox.state.faults.set(Fault("hold"))
     first = await send(client)
@@ -180,13 +201,16 @@ async def test_a_rejected_batch_is_retried_one_by_one_to_find_the_bad_event(
     )
 
 
-async def test_attempts_are_bounded_then_dead_lettered(make_client, sandbox, db):
+async def test_attempts_are_bounded_then_dead_lettered(
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     client = await make_client(delivery=delivery(max_attempts=3, circuit_failure_threshold=1000))
     sandbox.state.faults.set(Fault("status", status=500))
     message = await send(client)
     await eventually(lambda: len(sandbox.state.trigger_calls) >= 3)
     await asyncio.sleep(0.5)  # relay rounds after the last attempt: no fourth call
     row = await db.fetchrow("SELECT * FROM messages WHERE id = $1", message["id"])
+    assert row is not None
     assert row["dead_lettered_at"] is not None
     assert row["dead_letter_reason"].startswith("gave up after 3 attempts")
     assert row["delivery_attempts"] == 3
@@ -196,7 +220,9 @@ async def test_attempts_are_bounded_then_dead_lettered(make_client, sandbox, db)
     assert sample(metrics, "messages_pusher_requests_total", outcome="error") == 3
 
 
-async def test_circuit_opens_stops_calling_then_probes_and_drains(make_client, sandbox, db):
+async def test_circuit_opens_stops_calling_then_probes_and_drains(
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     client = await make_client(
         delivery=delivery(
             circuit_failure_threshold=3, circuit_cooldown_seconds=1.0, max_attempts=100
@@ -219,18 +245,22 @@ async def test_circuit_opens_stops_calling_then_probes_and_drains(make_client, s
     await eventually_async(lambda: _circuit(client), 0.0)
 
 
-async def _circuit(client) -> float:
+async def _circuit(client: AppClient) -> float:
     return sample(await scrape(client), "messages_pusher_circuit_open")
 
 
-async def eventually_async(read, expected, timeout=10.0):
+async def eventually_async(
+    read: Callable[[], Awaitable[float]], expected: float, timeout: float = 10.0
+) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while (value := await read()) != expected:
         assert asyncio.get_running_loop().time() < deadline, f"still {value}, wanted {expected}"
         await asyncio.sleep(0.05)
 
 
-async def test_over_quota_pauses_delivery_without_spending_attempts(make_client, sandbox, db):
+async def test_over_quota_pauses_delivery_without_spending_attempts(
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     client = await make_client(delivery=delivery(quota_pause_seconds=0.5, max_attempts=2))
     sandbox.state.faults.set(Fault("status", status=403, calls=1))
     message = await send(client)
@@ -243,7 +273,9 @@ async def test_over_quota_pauses_delivery_without_spending_attempts(make_client,
     assert row["delivery_attempts"] == 1  # the successful call; the 403 did not count
 
 
-async def test_a_full_queue_never_blocks_a_send_and_the_relay_catches_up(make_client, sandbox, db):
+async def test_a_full_queue_never_blocks_a_send_and_the_relay_catches_up(
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     client = await make_client(delivery=delivery(queue_capacity=2, max_concurrent_calls=1))
     sandbox.state.faults.set(Fault("hold"))
     ids = [
@@ -258,7 +290,9 @@ async def test_a_full_queue_never_blocks_a_send_and_the_relay_catches_up(make_cl
     await all_delivered(sandbox, ids)
 
 
-async def test_backlog_gauges_show_what_is_pending(make_client, sandbox, db):
+async def test_backlog_gauges_show_what_is_pending(
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     client = await make_client(
         delivery=delivery(circuit_failure_threshold=1000, retry_base_seconds=5, retry_cap_seconds=5)
     )
@@ -269,11 +303,13 @@ async def test_backlog_gauges_show_what_is_pending(make_client, sandbox, db):
     assert await _gauge(client, "messages_oldest_undelivered_age_seconds") > 0
 
 
-async def _gauge(client, name):
+async def _gauge(client: AppClient, name: str) -> float:
     return sample(await scrape(client), name)
 
 
-async def test_shutdown_releases_claims_it_could_not_finish(make_client, sandbox, db):
+async def test_shutdown_releases_claims_it_could_not_finish(
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     client = await make_client(delivery=delivery(), shutdown_deadline_seconds=0.3)
     sandbox.state.faults.set(Fault("hold"))
     ids = [(await send(client, content=f"{n}"))["id"] for n in range(5)]
@@ -288,8 +324,8 @@ async def test_shutdown_releases_claims_it_could_not_finish(make_client, sandbox
 
 
 async def test_messages_left_by_a_crashed_replica_are_delivered_after_the_lease(
-    make_client, sandbox, db
-):
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     """A claim from a process that died (never released) runs out, then the relay takes it."""
     client = await make_client(delivery=delivery(lease_seconds=0.5))
     message = await send(client)
@@ -305,7 +341,9 @@ async def test_messages_left_by_a_crashed_replica_are_delivered_after_the_lease(
     await all_delivered(sandbox, [orphan])
 
 
-async def test_dead_letters_can_be_listed_and_replayed(make_client, sandbox, db, database_url):
+async def test_dead_letters_can_be_listed_and_replayed(
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection, database_url: str
+) -> None:
     client = await make_client(delivery=delivery())
     sandbox.state.faults.set(Fault("status", status=400, calls=1))
     message = await send(client, content="private words")

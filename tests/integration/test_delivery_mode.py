@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
+import asyncpg
 import pytest
+from pytest_aiohttp import AiohttpClient
 
 from service.app import create_app
 from service.sandbox import Fault
+from service.settings import Settings
 
-from ..helpers import assert_error, auth, run_cli, sample, scrape
+from ..conftest import Sandbox
+from ..helpers import AppClient, MakeClient, assert_error, auth, run_cli, sample, scrape
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 
 
-async def mode_of(client) -> dict:
+async def mode_of(client: AppClient) -> dict[str, Any]:
     response = await client.get("/admin/delivery-mode", headers=ADMIN)
     assert response.status == 200
-    return await response.json()
+    mode: dict[str, Any] = await response.json()
+    return mode
 
 
-async def follows(client, mode: str, timeout: float = 2.0) -> None:
+async def follows(client: AppClient, mode: str, timeout: float = 2.0) -> None:
     """The replica shows `mode` (API and metric) within `timeout` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -37,12 +44,17 @@ async def follows(client, mode: str, timeout: float = 2.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_default_comes_from_the_environment(make_client):
+async def test_default_comes_from_the_environment(make_client: MakeClient) -> None:
     client = await make_client(delivery_mode="sync")
     assert await mode_of(client) == {"mode": "sync", "source": "default"}
 
 
-async def test_put_switches_every_replica_and_default_goes_back(make_client, sandbox, db, caplog):
+async def test_put_switches_every_replica_and_default_goes_back(
+    make_client: MakeClient,
+    sandbox: Sandbox,
+    db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.WARNING, logger="service.delivery.mode_watch")
     first, second = await make_client(), await make_client()
     response = await first.put("/admin/delivery-mode", json={"mode": "sync"}, headers=ADMIN)
@@ -65,13 +77,16 @@ async def test_put_switches_every_replica_and_default_goes_back(make_client, san
     await follows(first, "async")
     changes = [r for r in caplog.records if r.getMessage() == "delivery mode changed"]
     assert changes and all(
-        r.changed_by.startswith("admin-api from ") and r.changed_at for r in changes
+        vars(r)["changed_by"].startswith("admin-api from ") and vars(r)["changed_at"]
+        for r in changes
     )
     history = await db.fetch("SELECT mode, changed_by FROM delivery_mode_changes ORDER BY id")
     assert [r["mode"] for r in history] == ["sync", "default"]
 
 
-async def test_polling_catches_a_change_without_notification(make_client, db):
+async def test_polling_catches_a_change_without_notification(
+    make_client: MakeClient, db: asyncpg.Connection
+) -> None:
     client = await make_client()
     await db.execute(
         "INSERT INTO delivery_mode_override (mode, changed_by) VALUES ('sync', 'manual sql')"
@@ -79,7 +94,9 @@ async def test_polling_catches_a_change_without_notification(make_client, db):
     await follows(client, "sync", timeout=2.0)  # no NOTIFY was sent: the poll found it
 
 
-async def test_cli_sets_and_shows_the_mode_for_running_replicas(make_client, database_url):
+async def test_cli_sets_and_shows_the_mode_for_running_replicas(
+    make_client: MakeClient, database_url: str
+) -> None:
     client = await make_client()
     output = await run_cli(database_url, "delivery-mode", "sync")
     assert output.startswith("mode: sync (source: override, set by cli:")
@@ -100,7 +117,14 @@ async def test_cli_sets_and_shows_the_mode_for_running_replicas(make_client, dat
         (ADMIN, {}, 422, "validation_failed"),
     ],
 )
-async def test_bad_admin_requests_change_nothing(client, db, headers, body, status, code):
+async def test_bad_admin_requests_change_nothing(
+    client: AppClient,
+    db: asyncpg.Connection,
+    headers: dict[str, str],
+    body: dict[str, str],
+    status: int,
+    code: str,
+) -> None:
     response = await client.put("/admin/delivery-mode", json=body, headers=headers)
     assert response.status == status
     assert_error(await response.json(), code)
@@ -108,7 +132,9 @@ async def test_bad_admin_requests_change_nothing(client, db, headers, body, stat
     assert (await mode_of(client))["source"] == "default"
 
 
-async def test_admin_api_is_absent_without_admin_token(aiohttp_client, make_settings, db):
+async def test_admin_api_is_absent_without_admin_token(
+    aiohttp_client: AiohttpClient, make_settings: Callable[..., Settings], db: asyncpg.Connection
+) -> None:
     client = await aiohttp_client(create_app(replace(make_settings(), admin_token=None)))
     for method in ("GET", "PUT"):
         response = await client.request(

@@ -6,6 +6,7 @@ import fnmatch
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -24,29 +25,30 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_compose_file_follows_the_compose_specification():
+def test_compose_file_follows_the_compose_specification() -> None:
     checker = Path(sys.executable).with_name("check-jsonschema")
     result = run(str(checker), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_prometheus_config_is_valid():
+def test_prometheus_config_is_valid() -> None:
     result = run(
         tool("promtool"), "check", "config", "--syntax-only", "deploy/prometheus/prometheus.yml"
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_alertmanager_config_is_valid():
+def test_alertmanager_config_is_valid() -> None:
     result = run(tool("amtool"), "check-config", "deploy/alertmanager/alertmanager.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return document
 
 
-def test_the_stack_has_every_part_with_health_checks_and_ordering():
+def test_the_stack_has_every_part_with_health_checks_and_ordering() -> None:
     services = compose()["services"]
     assert {
         "service",
@@ -63,7 +65,7 @@ def test_the_stack_has_every_part_with_health_checks_and_ordering():
     assert services["prometheus"]["depends_on"]["service"]["condition"] == "service_healthy"
 
 
-def test_prometheus_in_compose_loads_the_projects_rules():
+def test_prometheus_in_compose_loads_the_projects_rules() -> None:
     prometheus = compose()["services"]["prometheus"]
     assert "./alerts:/etc/prometheus/rules:ro" in prometheus["volumes"]
     assert "--enable-feature=exemplar-storage" in prometheus["command"]
@@ -75,7 +77,7 @@ def test_prometheus_in_compose_loads_the_projects_rules():
     assert "message-send-service" in jobs  # the job name every alert and dashboard uses
 
 
-def test_grafana_in_compose_provisions_the_projects_dashboards():
+def test_grafana_in_compose_provisions_the_projects_dashboards() -> None:
     grafana = compose()["services"]["grafana"]
     assert "./dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
     provider = yaml.safe_load(
@@ -85,7 +87,7 @@ def test_grafana_in_compose_provisions_the_projects_dashboards():
     assert list((ROOT / "dashboards").glob("*.json")), "no dashboards to provision"
 
 
-def test_alertmanager_inhibition_names_a_real_alert():
+def test_alertmanager_inhibition_names_a_real_alert() -> None:
     config = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
     alerts = {
         rule["alert"]

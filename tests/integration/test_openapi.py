@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
 
 from service.http.openapi import openapi_document
 
-from ..helpers import auth
+from ..helpers import AppClient, auth
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 
 
-def conforms(document: dict, path: str, method: str, status: int, body: object) -> None:
+def conforms(document: dict[str, Any], path: str, method: str, status: int, body: object) -> None:
     """The body matches the schema the document declares for this status."""
     responses = document["paths"][path][method]["responses"]
     assert str(status) in responses, f"{method.upper()} {path} answered undeclared {status}"
@@ -23,7 +26,7 @@ def conforms(document: dict, path: str, method: str, status: int, body: object) 
     assert not errors, f"{method.upper()} {path} {status}: {errors[0].message}"
 
 
-async def test_served_document_is_valid_openapi(client):
+async def test_served_document_is_valid_openapi(client: AppClient) -> None:
     response = await client.get("/openapi.json")
     assert response.status == 200
     document = await response.json()
@@ -31,7 +34,7 @@ async def test_served_document_is_valid_openapi(client):
     assert document == openapi_document()
 
 
-async def test_every_route_is_described_and_nothing_else(client):
+async def test_every_route_is_described_and_nothing_else(client: AppClient) -> None:
     document = openapi_document()
     served = set()
     for route in client.app.router.routes():
@@ -43,7 +46,7 @@ async def test_every_route_is_described_and_nothing_else(client):
     assert served == described
 
 
-async def test_real_responses_match_the_document(client, db):
+async def test_real_responses_match_the_document(client: AppClient, db: asyncpg.Connection) -> None:
     document = openapi_document()
     send = "/api/messages/send"
     checks = []
@@ -95,7 +98,9 @@ async def test_real_responses_match_the_document(client, db):
 
 
 @pytest.mark.parametrize("content_type", ["multipart/form-data", "text/plain", "application/xml"])
-async def test_pusher_auth_refuses_other_bodies_with_415(client, db, content_type):
+async def test_pusher_auth_refuses_other_bodies_with_415(
+    client: AppClient, db: asyncpg.Connection, content_type: str
+) -> None:
     response = await client.post(
         "/api/pusher/auth",
         data=b"socket_id=1.2&channel_name=x",

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg
 import pusher
 import pytest
 
-from ..helpers import assert_error, auth
+from ..conftest import Sandbox
+from ..helpers import AppClient, assert_error, auth
 
 
-async def _conversation(client) -> int:
+async def _conversation(client: AppClient) -> int:
     response = await client.post(
         "/api/messages/send", json={"recipientId": 2, "content": "hi"}, headers=auth(1)
     )
-    return (await response.json())["message"]["conversationId"]
+    conversation: int = (await response.json())["message"]["conversationId"]
+    return conversation
 
 
-def _expected(sandbox, channel: str, socket_id: str) -> dict:
+def _expected(sandbox: Sandbox, channel: str, socket_id: str) -> dict[str, Any]:
     config = sandbox.state.config
     official = pusher.Pusher(app_id=config.app_id, key=config.key, secret=config.secret)
-    return official.authenticate(channel=channel, socket_id=socket_id)
+    signature: dict[str, Any] = official.authenticate(channel=channel, socket_id=socket_id)
+    return signature
 
 
 @pytest.mark.parametrize("user", [1, 2])
-async def test_participants_get_the_official_signature(client, db, sandbox, user):
+async def test_participants_get_the_official_signature(
+    client: AppClient, db: asyncpg.Connection, sandbox: Sandbox, user: int
+) -> None:
     channel = f"private-conversation-{await _conversation(client)}"
     response = await client.post(
         "/api/pusher/auth",
@@ -33,7 +41,9 @@ async def test_participants_get_the_official_signature(client, db, sandbox, user
     assert await response.json() == _expected(sandbox, channel, "123.456")
 
 
-async def test_json_body_is_accepted_too(client, db, sandbox):
+async def test_json_body_is_accepted_too(
+    client: AppClient, db: asyncpg.Connection, sandbox: Sandbox
+) -> None:
     channel = f"private-conversation-{await _conversation(client)}"
     response = await client.post(
         "/api/pusher/auth", json={"socket_id": "1.2", "channel_name": channel}, headers=auth(2)
@@ -51,7 +61,9 @@ async def test_json_body_is_accepted_too(client, db, sandbox):
         "private-encrypted-conversation-{id}",
     ],
 )
-async def test_everyone_else_is_refused(client, db, channel):
+async def test_everyone_else_is_refused(
+    client: AppClient, db: asyncpg.Connection, channel: str
+) -> None:
     conversation = await _conversation(client)
     user = 3 if "{id}" in channel and channel.startswith("private-conversation") else 1
     response = await client.post(
@@ -71,14 +83,16 @@ async def test_everyone_else_is_refused(client, db, channel):
         {"socket_id": "1.2"},
     ],
 )
-async def test_malformed_requests_get_422(client, db, form):
+async def test_malformed_requests_get_422(
+    client: AppClient, db: asyncpg.Connection, form: dict[str, str]
+) -> None:
     await _conversation(client)
     response = await client.post("/api/pusher/auth", data=form, headers=auth(1))
     assert response.status == 422
     assert_error(await response.json(), "validation_failed")
 
 
-async def test_auth_requires_a_token(client, db):
+async def test_auth_requires_a_token(client: AppClient, db: asyncpg.Connection) -> None:
     response = await client.post(
         "/api/pusher/auth", data={"socket_id": "1.2", "channel_name": "private-conversation-1"}
     )

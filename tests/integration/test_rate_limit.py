@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from ..helpers import assert_error, auth, sample, scrape
+import asyncpg
+
+from ..conftest import Sandbox
+from ..helpers import MakeClient, assert_error, auth, sample, scrape
 
 
 async def test_sends_over_the_limit_get_429_with_retry_after_and_are_counted(
-    make_client, db, sandbox
-):
+    make_client: MakeClient, db: asyncpg.Connection, sandbox: Sandbox
+) -> None:
     client = await make_client(send_rate_per_second=0.5, send_rate_burst=3)
     statuses = []
     for n in range(5):

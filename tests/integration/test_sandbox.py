@@ -14,8 +14,10 @@ from pusher.signature import sign
 
 from service.sandbox import Fault
 
+from ..conftest import Sandbox
 
-def official(sandbox, secret: str | None = None, key: str | None = None) -> pusher.Pusher:
+
+def official(sandbox: Sandbox, secret: str | None = None, key: str | None = None) -> pusher.Pusher:
     config = sandbox.state.config
     return pusher.Pusher(
         app_id=config.app_id,
@@ -28,7 +30,7 @@ def official(sandbox, secret: str | None = None, key: str | None = None) -> push
     )
 
 
-async def test_official_trigger_is_accepted(sandbox):
+async def test_official_trigger_is_accepted(sandbox: Sandbox) -> None:
     result = await official(sandbox).trigger(
         ["private-a", "public-b"], "new-message", {"x": 1}, socket_id="1.2"
     )
@@ -39,32 +41,32 @@ async def test_official_trigger_is_accepted(sandbox):
     ]
 
 
-async def test_official_batch_is_accepted(sandbox):
+async def test_official_batch_is_accepted(sandbox: Sandbox) -> None:
     batch = [{"channel": f"c{n}", "name": "e", "data": str(n)} for n in range(10)]
     await official(sandbox).trigger_batch(batch)
     assert [e.data for e in sandbox.state.events] == [str(n) for n in range(10)]
     assert sandbox.state.calls[-1].events == 10
 
 
-async def test_wrong_secret_is_401(sandbox):
+async def test_wrong_secret_is_401(sandbox: Sandbox) -> None:
     with pytest.raises(pusher.errors.PusherBadAuth):
         await official(sandbox, secret="wrong").trigger("c", "e", "d")
     assert sandbox.state.events == []
 
 
-async def test_unknown_key_is_401(sandbox):
+async def test_unknown_key_is_401(sandbox: Sandbox) -> None:
     with pytest.raises(pusher.errors.PusherBadAuth):
         await official(sandbox, key="other").trigger("c", "e", "d")
 
 
-async def test_more_than_ten_events_in_a_batch_is_400(sandbox):
+async def test_more_than_ten_events_in_a_batch_is_400(sandbox: Sandbox) -> None:
     batch = [{"channel": "c", "name": "e", "data": "x"} for _ in range(11)]
     with pytest.raises(pusher.errors.PusherBadRequest):
         await official(sandbox).trigger_batch(batch)
     assert sandbox.state.events == []
 
 
-async def test_data_over_10240_bytes_is_413(sandbox):
+async def test_data_over_10240_bytes_is_413(sandbox: Sandbox) -> None:
     # 3,414 three-byte characters: 10,242 bytes, though only 3,414 characters
     with pytest.raises(pusher.errors.PusherBadStatus, match="413"):
         await official(sandbox).trigger("c", "e", "€" * 3414)
@@ -72,13 +74,18 @@ async def test_data_over_10240_bytes_is_413(sandbox):
     assert len(sandbox.state.events) == 1
 
 
-async def test_official_channels_probe(sandbox):
+async def test_official_channels_probe(sandbox: Sandbox) -> None:
     assert await official(sandbox).channels_info() == {"channels": {}}
 
 
 def _signed_post(
-    sandbox, path: str, body: bytes, *, timestamp: int | None = None, md5: str | None = None
-):
+    sandbox: Sandbox,
+    path: str,
+    body: bytes,
+    *,
+    timestamp: int | None = None,
+    md5: str | None = None,
+) -> dict[str, str]:
     config = sandbox.state.config
     query = {
         "auth_key": config.key,
@@ -91,8 +98,15 @@ def _signed_post(
     return query
 
 
-async def _post(sandbox, path: str, body: bytes, **kwargs) -> int:
-    query = _signed_post(sandbox, path, body, **kwargs)
+async def _post(
+    sandbox: Sandbox,
+    path: str,
+    body: bytes,
+    *,
+    timestamp: int | None = None,
+    md5: str | None = None,
+) -> int:
+    query = _signed_post(sandbox, path, body, timestamp=timestamp, md5=md5)
     async with (
         aiohttp.ClientSession() as session,
         session.post(f"http://127.0.0.1:{sandbox.port}{path}", params=query, data=body) as response,
@@ -100,7 +114,7 @@ async def _post(sandbox, path: str, body: bytes, **kwargs) -> int:
         return response.status
 
 
-async def test_raw_signed_request_limits(sandbox):
+async def test_raw_signed_request_limits(sandbox: Sandbox) -> None:
     path = "/apps/1/events"
     event = {"name": "e", "data": "d"}
     assert await _post(sandbox, path, json.dumps({**event, "channels": ["ok"]}).encode()) == 200
@@ -116,7 +130,7 @@ async def test_raw_signed_request_limits(sandbox):
     assert len(sandbox.state.events) == 1
 
 
-async def test_tampered_body_and_old_timestamp_are_401(sandbox):
+async def test_tampered_body_and_old_timestamp_are_401(sandbox: Sandbox) -> None:
     path = "/apps/1/events"
     body = json.dumps({"name": "e", "data": "d", "channels": ["c"]}).encode()
     assert await _post(sandbox, path, body, md5="0" * 32) == 401
@@ -124,7 +138,7 @@ async def test_tampered_body_and_old_timestamp_are_401(sandbox):
     assert sandbox.state.events == []
 
 
-async def test_injected_status_applies_for_n_calls(sandbox):
+async def test_injected_status_applies_for_n_calls(sandbox: Sandbox) -> None:
     sandbox.state.faults.set(Fault("status", status=503, calls=2))
     client = official(sandbox)
     for _ in range(2):
@@ -134,14 +148,14 @@ async def test_injected_status_applies_for_n_calls(sandbox):
     assert len(sandbox.state.events) == 1
 
 
-async def test_dropped_connection(sandbox):
+async def test_dropped_connection(sandbox: Sandbox) -> None:
     sandbox.state.faults.set(Fault("drop", calls=1))
     with pytest.raises(aiohttp.ClientError):
         await official(sandbox).trigger("c", "e", "d")
     assert sandbox.state.events == []
 
 
-async def test_control_api_sets_faults_and_lists_events(sandbox):
+async def test_control_api_sets_faults_and_lists_events(sandbox: Sandbox) -> None:
     base = f"http://127.0.0.1:{sandbox.port}/_sandbox"
     async with aiohttp.ClientSession() as session:
         async with session.post(

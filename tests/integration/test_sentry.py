@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+import asyncpg
 import pytest
 import sentry_sdk
 from aiohttp import web
+from pytest_aiohttp import AiohttpServer
 
 from service.sandbox import Fault
-from service.settings import DeliverySettings
-from service.telemetry.errors import configure_sentry
+from service.settings import DeliverySettings, Settings
+from service.telemetry.sentry import configure_sentry
 
-from ..helpers import JWT_SECRET, auth, eventually
+from ..conftest import Sandbox
+from ..helpers import JWT_SECRET, MakeClient, auth, eventually
 
 QUICK = DeliverySettings(relay_poll_seconds=0.05, retry_base_seconds=0.05, retry_cap_seconds=0.1)
 CONTENT = "the quick brown fox is a private message"
 
 
-def _items(body: bytes) -> list[tuple[dict, bytes]]:
+def _items(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
     """An envelope: a header line, then (item header line, payload line) pairs."""
     lines = body.split(b"\n")
     items = []
@@ -31,7 +36,7 @@ def _items(body: bytes) -> list[tuple[dict, bytes]]:
 
 
 @pytest.fixture
-async def sentry_inbox(aiohttp_server):
+async def sentry_inbox(aiohttp_server: AiohttpServer) -> AsyncIterator[tuple[str, list[bytes]]]:
     received: list[bytes] = []
 
     async def envelope(request: web.Request) -> web.Response:
@@ -46,7 +51,7 @@ async def sentry_inbox(aiohttp_server):
     sentry_sdk.init(dsn=None)
 
 
-def events(received: list[bytes]) -> list[dict]:
+def events(received: list[bytes]) -> list[dict[str, Any]]:
     found = []
     for body in received:
         for header, payload in _items(body):
@@ -60,8 +65,12 @@ async def flush() -> None:
 
 
 async def test_one_event_per_dead_letter_none_for_success_and_nothing_secret(
-    sentry_inbox, make_client, make_settings, sandbox, db
-):
+    sentry_inbox: tuple[str, list[bytes]],
+    make_client: MakeClient,
+    make_settings: Callable[..., Settings],
+    sandbox: Sandbox,
+    db: asyncpg.Connection,
+) -> None:
     dsn, received = sentry_inbox
     settings = make_settings()
     configure_sentry(dsn, secrets=settings.secret_values(), environment="test")

@@ -6,26 +6,52 @@ import asyncio
 import io
 import json
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeAlias
 
+import asyncpg
 import pytest
+from aiohttp import ClientResponse
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
+from pytest_aiohttp import AiohttpClient
 
 from service.app import create_app
 from service.sandbox import Fault
-from service.settings import DeliverySettings
+from service.settings import DeliverySettings, Settings
 from service.telemetry.logging import JsonFormatter
 from service.telemetry.tracing import instrument, uninstrument
 
-from ..helpers import assert_error, auth, eventually, sample, scrape
+from ..conftest import Sandbox
+from ..helpers import AppClient, MakeClient, assert_error, auth, eventually, sample, scrape
 
 QUICK = DeliverySettings(
-    relay_poll_seconds=0.05, retry_base_seconds=0.05, retry_cap_seconds=0.1,
-    circuit_failure_threshold=1000, backlog_refresh_seconds=0.1, pusher_probe_seconds=0.1,
-)  # fmt: skip
+    relay_poll_seconds=0.05,
+    retry_base_seconds=0.05,
+    retry_cap_seconds=0.1,
+    circuit_failure_threshold=1000,
+    backlog_refresh_seconds=0.1,
+    pusher_probe_seconds=0.1,
+)
+#: a client of an app traced into an in-memory exporter, and that exporter
+Traced: TypeAlias = tuple[AppClient, InMemorySpanExporter]
+
+
+class MakeTraced(Protocol):
+    def __call__(self, sampler: Sampler | None = None) -> Awaitable[Traced]: ...
+
+
+def span_attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """The span's attributes: the SDK always gives a mapping, though typed as optional."""
+    return span.attributes or {}
+
 
 CONTRACT_SERIES = [
     ("messages_saved_total", {}),
@@ -49,7 +75,9 @@ CONTRACT_SERIES = [
 ]
 
 
-async def send(client, sender=1, recipient=2, content="hi", **extra):
+async def send(
+    client: AppClient, sender: int = 1, recipient: int = 2, content: str = "hi", **extra: object
+) -> ClientResponse:
     return await client.post(
         "/api/messages/send",
         json={"recipientId": recipient, "content": content, **extra},
@@ -57,7 +85,7 @@ async def send(client, sender=1, recipient=2, content="hi", **extra):
     )
 
 
-async def test_every_contract_metric_exists_from_start_up(client):
+async def test_every_contract_metric_exists_from_start_up(client: AppClient) -> None:
     metrics = await scrape(client)
     for name, labels in CONTRACT_SERIES:
         assert sample(metrics, name, **labels) is not None, name
@@ -74,12 +102,18 @@ async def test_every_contract_metric_exists_from_start_up(client):
         )
 
 
-async def test_exact_counts_after_a_known_sequence_with_pusher_failing(make_client, sandbox, db):
+async def test_exact_counts_after_a_known_sequence_with_pusher_failing(
+    make_client: MakeClient, sandbox: Sandbox, db: asyncpg.Connection
+) -> None:
     client = await make_client(delivery=QUICK)
     sandbox.state.faults.set(Fault("status", status=500, calls=2))
     for n in range(3):  # one at a time: each is delivered before the next is sent
         assert (await send(client, content=f"m{n}")).status == 200
-        await eventually(lambda n=n: len(sandbox.state.events) == n + 1)
+
+        def delivered(n: int = n) -> bool:
+            return len(sandbox.state.events) == n + 1
+
+        await eventually(delivered)
     assert (await send(client, content="")).status == 422
     assert (await client.get("/nowhere")).status == 404
     await client.get("/api/conversations/1/messages", headers=auth(1))
@@ -108,7 +142,7 @@ async def test_exact_counts_after_a_known_sequence_with_pusher_failing(make_clie
     )  # no raw paths
 
 
-async def test_invented_methods_share_one_label_value(client):
+async def test_invented_methods_share_one_label_value(client: AppClient) -> None:
     # the parser knows ~30 methods (WebDAV, RTSP…): they must not each become a series
     for method in ("PROPFIND", "MKCOL", "LOCK"):
         response = await client.request(method, "/api/messages/send")
@@ -119,7 +153,7 @@ async def test_invented_methods_share_one_label_value(client):
     assert not any(("method", "PROPFIND") in labels for (_, labels) in metrics)
 
 
-async def test_pusher_probe_feeds_pusher_up(make_client, sandbox):
+async def test_pusher_probe_feeds_pusher_up(make_client: MakeClient, sandbox: Sandbox) -> None:
     client = await make_client(delivery=QUICK)
     await eventually_async(client, "messages_pusher_up", 1)
     sandbox.state.faults.set(Fault("status", status=503))
@@ -128,14 +162,18 @@ async def test_pusher_probe_feeds_pusher_up(make_client, sandbox):
     await eventually_async(client, "messages_pusher_up", 1)
 
 
-async def eventually_async(client, name, expected, timeout=10.0):
+async def eventually_async(
+    client: AppClient, name: str, expected: float, timeout: float = 10.0
+) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while sample(await scrape(client), name) != expected:
         assert asyncio.get_running_loop().time() < deadline, f"{name} never became {expected}"
         await asyncio.sleep(0.05)
 
 
-async def test_receipts_are_for_the_recipient_and_count_once(client, db):
+async def test_receipts_are_for_the_recipient_and_count_once(
+    client: AppClient, db: asyncpg.Connection
+) -> None:
     message = (await (await send(client)).json())["message"]
     url = f"/api/messages/{message['id']}/receipt"
     for outsider in (1, 3):  # the sender and a stranger: as if it did not exist
@@ -157,8 +195,16 @@ async def test_receipts_are_for_the_recipient_and_count_once(client, db):
 class DropServerSpans(Sampler):
     """Samples every span but the requests' own: shows which child spans are still made."""
 
-    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None,
-                      links=None, trace_state=None) -> SamplingResult:  # fmt: skip
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
         if kind is trace.SpanKind.SERVER:
             return SamplingResult(Decision.DROP)
         return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
@@ -168,10 +214,12 @@ class DropServerSpans(Sampler):
 
 
 @pytest.fixture
-async def make_traced(aiohttp_client, make_settings, db):
-    instrumented = []
+async def make_traced(
+    aiohttp_client: AiohttpClient, make_settings: Callable[..., Settings], db: asyncpg.Connection
+) -> AsyncIterator[MakeTraced]:
+    instrumented: list[TracerProvider] = []
 
-    async def make(sampler: Sampler | None = None):
+    async def make(sampler: Sampler | None = None) -> Traced:
         exporter = InMemorySpanExporter()
         provider = TracerProvider(sampler=sampler) if sampler else TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -188,11 +236,13 @@ async def make_traced(aiohttp_client, make_settings, db):
 
 
 @pytest.fixture
-async def traced(make_traced):
+async def traced(make_traced: MakeTraced) -> Traced:
     return await make_traced()
 
 
-async def test_spans_request_parents_database_and_delivery_links_to_request(traced, sandbox):
+async def test_spans_request_parents_database_and_delivery_links_to_request(
+    traced: Traced, sandbox: Sandbox
+) -> None:
     client, exporter = traced
     response = await send(client)
     message_id = (await response.json())["message"]["id"]
@@ -202,7 +252,7 @@ async def test_spans_request_parents_database_and_delivery_links_to_request(trac
         s
         for s in spans
         if s.kind is trace.SpanKind.SERVER
-        and s.attributes.get("http.route", s.name).endswith("/api/messages/send")
+        and span_attributes(s).get("http.route", s.name).endswith("/api/messages/send")
     )
     database = [
         s for s in spans if s.context.trace_id == server.context.trace_id and s is not server
@@ -213,22 +263,24 @@ async def test_spans_request_parents_database_and_delivery_links_to_request(trac
     )
     assert any(
         "INSERT INTO messages"
-        in str(s.attributes.get("db.statement", s.attributes.get("db.query.text", "")))
+        in str(span_attributes(s).get("db.statement", span_attributes(s).get("db.query.text", "")))
         for s in database
     )
     assert server.name == "POST /api/messages/send"
-    assert server.attributes["http.request.method"] == "POST"
-    assert server.attributes["http.route"] == "/api/messages/send"
-    assert server.attributes["url.path"] == "/api/messages/send"
-    assert server.attributes["http.response.status_code"] == 200
+    assert span_attributes(server)["http.request.method"] == "POST"
+    assert span_attributes(server)["http.route"] == "/api/messages/send"
+    assert span_attributes(server)["url.path"] == "/api/messages/send"
+    assert span_attributes(server)["http.response.status_code"] == 200
     delivery = next(s for s in spans if s.name == "pusher send")
     assert delivery.parent is None  # its own trace: it outlives the request
     assert [link.context.span_id for link in delivery.links] == [server.context.span_id]
-    assert delivery.attributes["messaging.message.id"] == str(message_id)
-    assert delivery.attributes["delivery.outcome"] == "success"
+    assert span_attributes(delivery)["messaging.message.id"] == str(message_id)
+    assert span_attributes(delivery)["delivery.outcome"] == "success"
 
 
-async def test_a_callers_traceparent_is_continued_and_errors_mark_the_span(traced, sandbox):
+async def test_a_callers_traceparent_is_continued_and_errors_mark_the_span(
+    traced: Traced, sandbox: Sandbox
+) -> None:
     client, exporter = traced
     caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     response = await client.post(
@@ -241,43 +293,47 @@ async def test_a_callers_traceparent_is_continued_and_errors_mark_the_span(trace
     spans = exporter.get_finished_spans()
     send_span = next(s for s in spans if s.name == "POST /api/messages/send")
     assert format(send_span.context.trace_id, "032x") == caller_trace
+    assert send_span.parent is not None
     assert format(send_span.parent.span_id, "016x") == caller_span
-    assert send_span.attributes["http.response.status_code"] == 422
+    assert span_attributes(send_span)["http.response.status_code"] == 422
     assert send_span.status.status_code is trace.StatusCode.UNSET  # a client error, not ours
     unmatched = next(s for s in spans if s.name == "GET unmatched")
-    assert unmatched.attributes["http.response.status_code"] == 404
+    assert span_attributes(unmatched)["http.response.status_code"] == 404
 
 
 async def test_an_unsampled_request_makes_no_database_spans_but_its_delivery_does(
-    make_traced, sandbox
-):
+    make_traced: MakeTraced, sandbox: Sandbox
+) -> None:
     client, exporter = await make_traced(DropServerSpans())
     sandbox.state.faults.set(Fault("status", status=503, calls=1))  # the retry writes to the db
     assert (await send(client)).status == 200
     await eventually(lambda: len(sandbox.state.events) == 1)
     await eventually(
         lambda: any(
-            s.name == "pusher send" and s.attributes["delivery.outcome"] == "success"
+            s.name == "pusher send" and span_attributes(s)["delivery.outcome"] == "success"
             for s in exporter.get_finished_spans()
         )
     )
     spans = exporter.get_finished_spans()
     assert not [s for s in spans if s.kind is trace.SpanKind.SERVER]
     statements = [
-        str(s.attributes.get("db.statement", s.attributes.get("db.query.text", ""))) for s in spans
+        str(span_attributes(s).get("db.statement", span_attributes(s).get("db.query.text", "")))
+        for s in spans
     ]
     # the request's insert ran with instrumentation suppressed: no span was even made
     assert not any("INSERT INTO messages" in text for text in statements)
-    failed = next(s for s in spans if s.attributes.get("delivery.outcome") == "error")
+    failed = next(s for s in spans if span_attributes(s).get("delivery.outcome") == "error")
     release = [
-        s for s in spans
-        if s.parent is not None and s.parent.span_id == failed.context.span_id
-        and "UPDATE messages" in str(s.attributes.get("db.statement", ""))
-    ]  # fmt: skip
+        s
+        for s in spans
+        if s.parent is not None
+        and s.parent.span_id == failed.context.span_id
+        and "UPDATE messages" in str(span_attributes(s).get("db.statement", ""))
+    ]
     assert release, "the delivery job inherited the request's suppression"
 
 
-async def test_openmetrics_carries_trace_id_exemplars(traced, sandbox):
+async def test_openmetrics_carries_trace_id_exemplars(traced: Traced, sandbox: Sandbox) -> None:
     client, exporter = traced
     assert (await send(client)).status == 200
     await eventually(lambda: any(s.name == "pusher send" for s in exporter.get_finished_spans()))
@@ -301,7 +357,7 @@ async def test_openmetrics_carries_trace_id_exemplars(traced, sandbox):
     assert exemplar_ids and exemplar_ids <= trace_ids
 
 
-async def test_log_lines_carry_the_trace_id(traced, sandbox):
+async def test_log_lines_carry_the_trace_id(traced: Traced, sandbox: Sandbox) -> None:
     client, exporter = traced
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -319,13 +375,35 @@ async def test_log_lines_carry_the_trace_id(traced, sandbox):
     )
     assert line["level"] == "warning" and line["message_id"] == message_id
 
-    def failed_spans():
+    def failed_spans() -> list[ReadableSpan]:
         return [
             s
             for s in exporter.get_finished_spans()
-            if s.name == "pusher send" and s.attributes["delivery.outcome"] == "error"
+            if s.name == "pusher send" and span_attributes(s)["delivery.outcome"] == "error"
         ]
 
     # the line is written inside the span, which ends a moment later (after the retry is recorded)
     await eventually(lambda: bool(failed_spans()))
     assert line["trace_id"] == format(failed_spans()[0].context.trace_id, "032x")
+
+
+async def test_a_retry_through_the_relay_still_links_to_the_request(
+    traced: Traced, sandbox: Sandbox
+) -> None:
+    client, exporter = traced
+    sandbox.state.faults.set(Fault("status", status=503, calls=1))
+    assert (await send(client)).status == 200
+
+    def calls() -> list[str]:
+        return [
+            str(span_attributes(s)["delivery.outcome"])
+            for s in exporter.get_finished_spans()
+            if s.name == "pusher send"
+        ]
+
+    await eventually(lambda: "success" in calls())
+    assert calls() == ["error", "success"]  # the fast path failed, the relay delivered
+    spans = exporter.get_finished_spans()
+    server = next(s for s in spans if s.name == "POST /api/messages/send")
+    for delivery in (s for s in spans if s.name == "pusher send"):
+        assert [link.context.span_id for link in delivery.links] == [server.context.span_id]

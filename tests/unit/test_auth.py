@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -13,12 +14,17 @@ SECRET = "unit-test-secret-long-enough-for-hs256-and-hs512-keys-0123456789abcdef
 verifier = TokenVerifier(Secret(SECRET))
 
 
-def make(claims, key=SECRET, alg="HS256", headers=None):
+def make(
+    claims: dict[str, Any],
+    key: str = SECRET,
+    alg: str = "HS256",
+    headers: dict[str, Any] | None = None,
+) -> str:
     return jwt.encode(claims, key, algorithm=alg, headers=headers)
 
 
 @pytest.mark.parametrize("sub", ["1", 1, "9223372036854775807"])
-def test_valid_subjects(sub):
+def test_valid_subjects(sub: int | str) -> None:
     assert verifier.user_id(make({"sub": sub})) == int(sub)
 
 
@@ -40,24 +46,25 @@ def test_valid_subjects(sub):
         [1],
     ],
 )
-def test_invalid_subjects(sub):
+def test_invalid_subjects(sub: object) -> None:
     with pytest.raises(Unauthorized):
         verifier.user_id(make({"sub": sub}))
 
 
-def test_missing_sub():
+def test_missing_sub() -> None:
     with pytest.raises(Unauthorized):
         verifier.user_id(make({"name": "x"}))
 
 
-def test_alg_none_and_other_algorithms_are_refused():
+def test_alg_none_and_other_algorithms_are_refused() -> None:
     with pytest.raises(Unauthorized):
-        verifier.user_id(jwt.encode({"sub": "1"}, None, algorithm="none"))
+        # PyJWT takes "" as "no key" for alg none; its annotation does not admit None
+        verifier.user_id(jwt.encode({"sub": "1"}, "", algorithm="none"))
     with pytest.raises(Unauthorized):
         verifier.user_id(make({"sub": "1"}, alg="HS512"))
 
 
-def test_exp_and_nbf_with_leeway():
+def test_exp_and_nbf_with_leeway() -> None:
     now = int(time.time())
     assert verifier.user_id(make({"sub": "1", "exp": now - 10})) == 1  # inside the leeway
     with pytest.raises(Unauthorized, match="expired"):

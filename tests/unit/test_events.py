@@ -6,16 +6,17 @@ from datetime import UTC, datetime
 import pusher
 
 from service.delivery.events import PusherEvent, data_size
+from service.delivery.failures import Verdict, treatment_of
 from service.delivery.pusher_client import PusherRejected
 from service.sandbox.signing import channel_auth, verify_request
-from service.store.messages import Message, rfc3339
+from service.store.records import Message, rfc3339
 
 
 def message(content: str = "hi") -> Message:
     return Message(1, 7, 1, 2, content, None, datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC))
 
 
-def test_event_for_a_message():
+def test_event_for_a_message() -> None:
     event = PusherEvent.for_message(message(), socket_id="1.2")
     assert (event.channel, event.name, event.socket_id) == (
         "private-conversation-7",
@@ -26,28 +27,31 @@ def test_event_for_a_message():
     assert json.loads(event.data)["createdAt"] == "2026-01-02T03:04:05.000006Z"
 
 
-def test_data_is_utf8_not_ascii_escaped():
+def test_data_is_utf8_not_ascii_escaped() -> None:
     event = PusherEvent.for_message(message("😀" * 10))
     assert "😀" in event.data
     assert data_size(event.data) == len(event.data.encode("utf-8"))
 
 
-def test_rfc3339_converts_to_utc():
+def test_rfc3339_converts_to_utc() -> None:
     from datetime import timedelta, timezone
 
     moment = datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))
     assert rfc3339(moment) == "2026-01-01T10:00:00.000000Z"
 
 
-def test_rejections_are_classified():
-    assert PusherRejected(500, "").retryable and PusherRejected(503, "").retryable
-    assert PusherRejected(429, "").retryable and PusherRejected(403, "").retryable
-    assert not PusherRejected(400, "").retryable
-    assert not PusherRejected(401, "").retryable
-    assert not PusherRejected(413, "").retryable
+def test_rejections_are_classified() -> None:
+    def retryable(status: int) -> bool:
+        return treatment_of(PusherRejected(status, "")).verdict is not Verdict.DEAD_LETTER
+
+    assert retryable(500) and retryable(503)
+    assert retryable(429) and retryable(403)
+    assert not retryable(400)
+    assert not retryable(401)
+    assert not retryable(413)
 
 
-def test_sandbox_accepts_what_the_official_library_signs():
+def test_sandbox_accepts_what_the_official_library_signs() -> None:
     client = pusher.Pusher(app_id="1", key="k", secret="s")
     request = client._pusher_client.trigger.make_request("c", "e", "d")
     verify_request(
@@ -60,7 +64,7 @@ def test_sandbox_accepts_what_the_official_library_signs():
     )
 
 
-def test_channel_auth_matches_the_official_library():
+def test_channel_auth_matches_the_official_library() -> None:
     official = pusher.Pusher(app_id="1", key="k", secret="s").authenticate(
         channel="private-x", socket_id="1.2"
     )

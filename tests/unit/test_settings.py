@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.settings import ConfigError, Secret, Settings
+from service.environment import ConfigError
+from service.settings import Secret, Settings
 
 BASE = {
     "DATABASE_URL": "postgresql://u:dbpass@localhost:5432/db",
@@ -13,7 +14,7 @@ BASE = {
 }
 
 
-def test_defaults_follow_the_contract():
+def test_defaults_follow_the_contract() -> None:
     settings = Settings.from_env(BASE)
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
     assert settings.delivery_mode == "async"
@@ -23,7 +24,7 @@ def test_defaults_follow_the_contract():
     assert (settings.log_level, settings.log_format) == ("INFO", "json")
 
 
-def test_secrets_never_show_in_repr():
+def test_secrets_never_show_in_repr() -> None:
     settings = Settings.from_env({**BASE, "ADMIN_TOKEN": "admin-token-value"})
     text = repr(settings) + str(settings)
     for secret in ("dbpass", "jwt-secret-value", "pusher-secret-value", "admin-token-value"):
@@ -34,7 +35,7 @@ def test_secrets_never_show_in_repr():
 @pytest.mark.parametrize(
     "name", ["DATABASE_URL", "AUTH_JWT_SECRET", "PUSHER_APP_ID", "PUSHER_KEY", "PUSHER_SECRET"]
 )
-def test_required_variables(name):
+def test_required_variables(name: str) -> None:
     env = {k: v for k, v in BASE.items() if k != name}
     with pytest.raises(ConfigError, match=name):
         Settings.from_env(env)
@@ -54,12 +55,12 @@ def test_required_variables(name):
         ("LOG_FORMAT", "xml"),
     ],
 )
-def test_bad_values_are_refused(name, value):
+def test_bad_values_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({**BASE, name: value})
 
 
-def test_pusher_host_overrides():
+def test_pusher_host_overrides() -> None:
     settings = Settings.from_env(
         {
             **BASE,
@@ -77,5 +78,5 @@ def test_pusher_host_overrides():
     assert settings.delivery_mode == "sync"
 
 
-def test_secret_equality_without_exposure():
+def test_secret_equality_without_exposure() -> None:
     assert Secret("a") == Secret("a") and Secret("a") != Secret("b")

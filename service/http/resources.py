@@ -1,0 +1,16 @@
+"""The HTTP layer's own resources on the app (set by `http.setup`), and their getters."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..wiring import getter
+from .auth import TokenVerifier
+from .ratelimit import SendRateLimiter
+
+TOKENS = web.AppKey("tokens", TokenVerifier)
+SEND_LIMITER = web.AppKey("send_limiter", SendRateLimiter)
+
+
+tokens_of = getter(TOKENS, "http.setup")
+send_limiter_of = getter(SEND_LIMITER, "http.setup")

@@ -1,0 +1,28 @@
+"""What every package's `setup(app)` shares: typed getters that fail loudly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from aiohttp import web
+
+T = TypeVar("T")
+
+
+def resource(app: web.Application, key: web.AppKey[T], setup: str) -> T:
+    """`app[key]`, or one clear error naming the `setup` that was skipped (aiojobs' getter
+    does the same), instead of a bare KeyError from deep inside a handler."""
+    try:
+        return app[key]
+    except KeyError:
+        raise RuntimeError(f"{setup}(app) has not run, or the app has not started") from None
+
+
+def getter(key: web.AppKey[T], setup: str) -> Callable[[web.Application], T]:
+    """The getter of one resource, e.g. `messages_of = getter(MESSAGES, "store.setup")`."""
+
+    def get(app: web.Application) -> T:
+        return resource(app, key, setup)
+
+    return get
