@@ -100,6 +100,10 @@ async def test_two_replicas_share_a_backlog_and_survive_losing_one(
     assert await db.fetchval("SELECT count(*) FROM messages WHERE delivered_at IS NULL") > 300
     sandbox.state.faults.set(Fault("delay", seconds=0.2))  # back, but slow: draining takes a while
     await eventually(lambda: len(set(delivered(sandbox))) >= 100, timeout=30)
+    # Kill one only once both have recorded deliveries: whichever replica's circuit closes
+    # first can deliver the first hundred alone (as one CI run showed), and the kill must
+    # find both at work.
+    await _until_both_replicas_recorded(db, timeout=30)
     replicas[0].signal(signal.SIGKILL)
     await replicas[0].wait()
     await eventually(lambda: ids <= set(delivered(sandbox)), timeout=60)
@@ -111,3 +115,13 @@ async def test_two_replicas_share_a_backlog_and_survive_losing_one(
     # those are delivered again (at-least-once). At most its concurrent calls x 10 events.
     duplicates = len(delivered(sandbox)) - len(set(delivered(sandbox)))
     assert duplicates <= 8 * 10
+
+
+async def _until_both_replicas_recorded(db: asyncpg.Connection, timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await db.fetchval(_REPLICAS_THAT_DELIVERED) < 2:
+        assert asyncio.get_running_loop().time() < deadline, "only one replica delivered"
+        await asyncio.sleep(0.01)
+
+
+_REPLICAS_THAT_DELIVERED = "SELECT count(DISTINCT delivered_by) FROM messages"
