@@ -122,15 +122,9 @@ class DeliveryPipeline:
     async def _call_pusher(self, batch: Sequence[Delivery]) -> str:
         """The HTTP call itself, unless the circuit forbids it; returns the span's outcome."""
         if not self._breaker.allow():
+            # not a failed call: nothing to log per message
             wait = self._breaker.seconds_until_retry()
-            await self._outcomes.retry_later(
-                batch,
-                [wait] * len(batch),
-                "circuit open",
-                count_attempt=False,
-                outcome="circuit_open",
-                next_step=None,  # not a failed call: nothing to log per message
-            )
+            await self._retry_uncounted(batch, wait, "circuit open", "circuit_open", None)
             return "circuit_open"
         self._outcomes.repeating(batch)
         # A failure while the circuit is closed is held against the events; a failed probe
@@ -168,15 +162,14 @@ class DeliveryPipeline:
             case Verdict.PAUSE:
                 pause = self._policy.pause_seconds
                 self._breaker.open_for(pause)
-                await self._retry_uncounted(
-                    batch, pause, error, treatment, f"over quota, pausing delivery {pause:.0f}s"
-                )
+                step = f"over quota, pausing delivery {pause:.0f}s"
+                await self._retry_uncounted(batch, pause, str(error), treatment.outcome, step)
             case Verdict.RETRY:
                 self._breaker.record_failure()
                 if probing:
                     wait = self._breaker.seconds_until_retry()
                     step = f"probe failed, circuit open for {wait:.1f}s"
-                    await self._retry_uncounted(batch, wait, error, treatment, step)
+                    await self._retry_uncounted(batch, wait, str(error), treatment.outcome, step)
                 else:
                     await self._retry_or_give_up(batch, error, treatment)
 
@@ -184,18 +177,18 @@ class DeliveryPipeline:
         self,
         batch: Sequence[Delivery],
         wait: float,
-        error: PusherError,
-        treatment: Treatment,
-        next_step: str,
+        error: str,
+        outcome: str,
+        next_step: str | None,
     ) -> None:
         """Pusher's outage or quota, not the events' fault: due again after `wait`, with no
         attempt counted against them."""
         await self._outcomes.retry_later(
             batch,
             [wait] * len(batch),
-            str(error),
+            error,
             count_attempt=False,
-            outcome=treatment.outcome,
+            outcome=outcome,
             next_step=next_step,
         )
 

@@ -18,8 +18,23 @@ from ..settings import DELIVERY_MODES
 
 #: request and call latencies; 0.05/0.1/0.2/0.3 are alert thresholds
 LATENCY_BUCKETS = (
-    *(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15),
-    *(0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0),
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 #: delivery can take as long as retries do
 DELIVERY_BUCKETS = (*LATENCY_BUCKETS, 30.0, 60.0, 120.0, 300.0)
