@@ -34,6 +34,7 @@ from .pipeline import DeliveryPipeline
 from .probe import probe_pusher
 from .pusher_client import PusherClient, create_session
 from .queue import DeliveryQueue
+from .receipts import ReceiptNotices
 from .relay import Relay, renew_claims, show_backlog
 from .retry import RetryPolicy
 
@@ -41,7 +42,13 @@ log = logging.getLogger(__name__)
 
 PUSHER = web.AppKey("pusher", PusherClient)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+#: this replica's circuit breaker for Pusher calls, shared by delivery and receipt notices
+BREAKER = web.AppKey("pusher_breaker", CircuitBreaker)
 MODE_WATCHER = web.AppKey("mode_watcher", DeliveryModeWatcher)
+RECEIPT_NOTICES = web.AppKey("receipt_notices", ReceiptNotices)
+
+#: receipt notices in flight / waiting, at most; past that they are dropped (best effort)
+_NOTICE_CALLS, _NOTICE_BACKLOG = 4, 256
 
 
 def setup(app: web.Application) -> None:
@@ -59,11 +66,13 @@ def setup(app: web.Application) -> None:
         exception_handler=_job_failed,
     )
     app.cleanup_ctx.append(_delivery)
+    app.cleanup_ctx.append(_receipt_notices)
 
 
 pusher_of = getter(PUSHER, "delivery.setup")
 dispatcher_of = getter(DISPATCHER, "delivery.setup")
 mode_watcher_of = getter(MODE_WATCHER, "delivery.setup")
+receipt_notices_of = getter(RECEIPT_NOTICES, "delivery.setup")
 
 
 async def _pusher(app: web.Application) -> AsyncIterator[None]:
@@ -103,6 +112,7 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     app[DISPATCHER] = Dispatcher(
         queue=queue, pipeline=pipeline, mode=watcher.state, claim=outbox.claim
     )
+    app[BREAKER] = breaker
     breaker.on_change(lambda state: metrics.circuit_open.set(1 if state is State.OPEN else 0))
     breaker.on_change(relay.circuit_changed)
     metrics.background_jobs.labels("active").set_function(lambda: pipeline.calls_in_flight)
@@ -121,6 +131,25 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         )
         yield
     await pipeline.close(settings.shutdown_deadline_seconds)
+
+
+async def _receipt_notices(app: web.Application) -> AsyncIterator[None]:
+    """Their own scheduler, so best-effort notices never take a delivery call's place."""
+    scheduler = aiojobs.Scheduler(
+        limit=_NOTICE_CALLS,
+        pending_limit=_NOTICE_BACKLOG,
+        close_timeout=1.0,
+        exception_handler=_job_failed,
+    )
+    app[RECEIPT_NOTICES] = ReceiptNotices(
+        client=pusher_of(app),
+        scheduler=scheduler,
+        breaker=app[BREAKER],
+        metrics=metrics_of(app),
+        backlog=_NOTICE_BACKLOG,
+    )
+    yield
+    await scheduler.wait_and_close(timeout=1.0)
 
 
 async def _mode_watcher(app: web.Application) -> DeliveryModeWatcher:

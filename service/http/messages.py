@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from ..delivery import dispatcher_of
+from ..delivery import dispatcher_of, receipt_notices_of
 from ..delivery.events import MAX_EVENT_DATA_BYTES, PusherEvent, data_size, encode_data
 from ..errors import Forbidden, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
 from ..ids import MAX_ID, is_valid_id
@@ -69,21 +69,30 @@ async def conversation_messages(request: web.Request) -> web.Response:
     participants = await store.participants(conversation_id)
     if participants is None or user_id not in participants:
         raise NotFound("Conversation not found.")
-    page = await store.history(conversation_id, after=query.after, limit=query.limit)
-    next_after = page[-1].id if len(page) == query.limit else None
+    page = await store.history(
+        conversation_id, after=query.after or 0, after_seq=query.afterSeq, limit=query.limit
+    )
+    full = len(page) == query.limit  # there may be more: the cursors say where to go on
     return web.json_response(
-        {"success": True, "messages": [m.to_json() for m in page], "nextAfter": next_after}
+        {
+            "success": True,
+            "messages": [m.to_json() for m in page],
+            "nextAfter": page[-1].id if full else None,
+            "nextAfterSeq": page[-1].seq if full else None,
+        }
     )
 
 
 async def message_receipt(request: web.Request) -> web.Response:
-    """The recipient's client saw the message; the first receipt measures delivery latency."""
+    """The recipient's client saw the message; the first receipt measures delivery latency and
+    tells the sender's clients (`message-received`)."""
     user_id = tokens_of(request.app).authenticate(request)
     message_id = _path_id(request, "messageId")
     receipt = await messages_of(request.app).record_receipt(message_id, user_id)
-    if receipt.first and receipt.latency_seconds is not None:
+    if receipt is not None:
         histogram = metrics_of(request.app).delivery_latency.labels("client_receipt")
-        histogram.observe(max(0.0, receipt.latency_seconds), exemplar())
+        histogram.observe(receipt.latency_seconds, exemplar())
+        await receipt_notices_of(request.app).announce(receipt)
     return web.json_response({"success": True})
 
 
@@ -105,6 +114,7 @@ def _check_event_fits_pusher(body: SendMessageRequest) -> None:
     widest = Message(
         id=MAX_ID,
         conversation_id=MAX_ID,
+        seq=MAX_ID,
         sender_id=MAX_ID,
         recipient_id=MAX_ID,
         content=body.content,

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from ..ids import MAX_ID
 
@@ -80,8 +88,20 @@ class HistoryQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    after: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
+    after: Annotated[
+        int | None, Field(ge=0, le=MAX_ID, description="a message id: the page starts after it")
+    ] = None
+    afterSeq: Annotated[
+        int | None,
+        Field(ge=0, le=MAX_ID, description="a seq: the page starts after it (what clients use)"),
+    ] = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+    @model_validator(mode="after")
+    def _one_cursor(self) -> HistoryQuery:
+        if self.after is not None and self.afterSeq is not None:
+            raise ValueError("give either after or afterSeq, not both")
+        return self
 
 
 class PusherAuthRequest(BaseModel):
@@ -101,6 +121,7 @@ class MessageOut(BaseModel):
 
     id: int
     conversationId: int
+    seq: int = Field(description="1, 2, 3 … within the conversation: no gap, no repeat")
     senderId: int
     recipientId: int
     content: str
@@ -119,6 +140,9 @@ class HistoryResponse(BaseModel):
     success: Literal[True]
     messages: list[MessageOut]
     nextAfter: int | None = Field(description="pass as `after` for the next page; null at the end")
+    nextAfterSeq: int | None = Field(
+        description="pass as `afterSeq` for the next page; null at the end"
+    )
 
 
 class SuccessResponse(BaseModel):

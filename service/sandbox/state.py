@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from .faults import FaultInjector
 
@@ -58,13 +58,31 @@ class SandboxState:
     subscriptions: dict[str, set[web.WebSocketResponse]] = field(default_factory=dict)
     sockets: dict[web.WebSocketResponse, str] = field(default_factory=dict)
     event_arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    #: time.monotonic() until which new client connections are refused (a network cut)
+    refuse_connections_until: float = 0.0
+    #: client connections the sandbox dropped on purpose, in total
+    dropped_connections: int = 0
 
     @property
     def trigger_calls(self) -> list[ApiCall]:
         """Calls that carry events (not the channel listing that probes use)."""
         return [call for call in self.calls if not call.path.endswith("/channels")]
 
+    def refusing_connections(self) -> bool:
+        return time.monotonic() < self.refuse_connections_until
+
+    async def drop_connections(self, refuse_seconds: float = 0.0) -> int:
+        """Close every client WebSocket (as a network cut would, without a Pusher error) and
+        refuse new ones for `refuse_seconds`; returns how many were closed."""
+        self.refuse_connections_until = time.monotonic() + refuse_seconds
+        sockets = list(self.sockets)
+        for socket in sockets:
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"connection dropped")
+        self.dropped_connections += len(sockets)
+        return len(sockets)
+
     def reset(self) -> None:
+        self.refuse_connections_until = 0.0
         self.faults.clear()
         self.events.clear()
         self.calls.clear()

@@ -20,6 +20,8 @@ def add_routes(app: web.Application) -> None:
 
 async def connect(request: web.Request) -> web.WebSocketResponse:
     state = request.app[SANDBOX]
+    if state.refusing_connections():
+        raise web.HTTPServiceUnavailable(text="connections are being refused (sandbox fault)")
     socket = web.WebSocketResponse(heartbeat=None)
     await socket.prepare(request)
     if request.match_info["key"] != state.config.key:

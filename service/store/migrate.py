@@ -93,8 +93,9 @@ def _check_numbering(migrations: list[Migration]) -> None:
         previous = migration
 
 
-async def apply_migrations(connection: asyncpg.Connection) -> list[str]:
-    """Apply the pending migrations and return their names; running it twice changes nothing."""
+async def apply_migrations(connection: asyncpg.Connection, *, upto: int | None = None) -> list[str]:
+    """Apply the pending migrations (those numbered up to `upto`, when given) and return their
+    names; running it twice changes nothing."""
     # A session-level advisory lock serialises concurrent starters: the second one waits,
     # then finds every migration already recorded.
     await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_ID)
@@ -103,7 +104,7 @@ async def apply_migrations(connection: asyncpg.Connection) -> list[str]:
         applied = {row["version"] for row in await connection.fetch(_APPLIED_VERSIONS)}
         done = []
         for migration in available_migrations():
-            if migration.version in applied:
+            if migration.version in applied or (upto is not None and migration.version > upto):
                 continue
             async with connection.transaction():
                 await connection.execute(migration.sql)
@@ -115,10 +116,10 @@ async def apply_migrations(connection: asyncpg.Connection) -> list[str]:
         await connection.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_ID)
 
 
-async def migrate(database_url: str) -> list[str]:
-    """Connect, apply pending migrations, disconnect."""
+async def migrate(database_url: str, *, upto: int | None = None) -> list[str]:
+    """Connect, apply pending migrations (up to number `upto`, when given), disconnect."""
     connection = await asyncpg.connect(database_url)
     try:
-        return await apply_migrations(connection)
+        return await apply_migrations(connection, upto=upto)
     finally:
         await connection.close()

@@ -20,30 +20,47 @@ SELECT user_low, user_high FROM conversations WHERE id = $1
 """
 
 _MESSAGE_COLUMNS = (
-    "id, conversation_id, sender_id, recipient_id, content, client_message_id, created_at"
+    "id, conversation_id, seq, sender_id, recipient_id, content, client_message_id, created_at"
 )
 
+#: the unique constraint a repeated (sender, clientMessageId) violates
+CLIENT_MESSAGE_ID_UNIQUE = "messages_client_message_id_unique"
+
+# A send takes the conversation's next seq and inserts the message in one statement. There is
+# no ON CONFLICT: a repeated clientMessageId must raise (CLIENT_MESSAGE_ID_UNIQUE) so that the
+# statement, and the seq it took, roll back; DO NOTHING would keep the increment (a gap).
+_INSERT_MESSAGE_FROM = """
+INSERT INTO messages (conversation_id, seq, sender_id, recipient_id, content,
+                      client_message_id, sender_socket_id, claimed_by, claimed_until,
+                      traceparent)
+"""
+
 #: store one message in the existing conversation of the ordered pair ($1, $2) in a single
-#: round trip (the common case); no row when the conversation does not exist yet or when
-#: (sender, clientMessageId) was already used. $3.. as in INSERT_MESSAGE from $2.
+#: round trip (the common case); no row when the conversation does not exist yet.
+#: $3.. as in INSERT_MESSAGE from $2.
 INSERT_MESSAGE_IN_EXISTING_CONVERSATION = f"""
-INSERT INTO messages (conversation_id, sender_id, recipient_id, content, client_message_id,
-                      sender_socket_id, claimed_by, claimed_until, traceparent)
-SELECT c.id, $3, $4, $5, $6, $7, $8::text,
+WITH c AS (
+    UPDATE conversations SET last_seq = last_seq + 1
+    WHERE user_low = $1 AND user_high = $2
+    RETURNING id, last_seq
+)
+{_INSERT_MESSAGE_FROM}
+SELECT c.id, c.last_seq, $3, $4, $5, $6, $7, $8::text,
        CASE WHEN $8::text IS NULL THEN NULL ELSE now() + make_interval(secs => $9) END, $10
-FROM conversations c WHERE c.user_low = $1 AND c.user_high = $2
-ON CONFLICT (sender_id, client_message_id) DO NOTHING
+FROM c
 RETURNING {_MESSAGE_COLUMNS}
 """
 
-#: store one message, claimed for delivery by replica $7 for $8 seconds when $7 is not null;
-#: no row when (sender, clientMessageId) was already used
+#: store one message in conversation $1, claimed for delivery by replica $7 for $8 seconds
+#: when $7 is not null
 INSERT_MESSAGE = f"""
-INSERT INTO messages (conversation_id, sender_id, recipient_id, content, client_message_id,
-                      sender_socket_id, claimed_by, claimed_until, traceparent)
-VALUES ($1, $2, $3, $4, $5, $6, $7::text,
-        CASE WHEN $7::text IS NULL THEN NULL ELSE now() + make_interval(secs => $8) END, $9)
-ON CONFLICT (sender_id, client_message_id) DO NOTHING
+WITH c AS (
+    UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING id, last_seq
+)
+{_INSERT_MESSAGE_FROM}
+SELECT c.id, c.last_seq, $2, $3, $4, $5, $6, $7::text,
+       CASE WHEN $7::text IS NULL THEN NULL ELSE now() + make_interval(secs => $8) END, $9
+FROM c
 RETURNING {_MESSAGE_COLUMNS}
 """
 
@@ -52,11 +69,21 @@ MESSAGE_BY_CLIENT_ID = f"""
 SELECT {_MESSAGE_COLUMNS} FROM messages WHERE sender_id = $1 AND client_message_id = $2
 """
 
-#: one page of a conversation's history, oldest first, after a message id
+#: one page of a conversation's history after a message id. Ordered by id, which within one
+#: conversation is seq order (the id is drawn after the conversation's row lock is taken), so
+#: the (conversation_id, id) index serves it without a sort.
 CONVERSATION_MESSAGES = f"""
 SELECT {_MESSAGE_COLUMNS} FROM messages
 WHERE conversation_id = $1 AND id > $2
 ORDER BY id
+LIMIT $3
+"""
+
+#: one page of a conversation's history after seq $2, in seq order
+CONVERSATION_MESSAGES_AFTER_SEQ = f"""
+SELECT {_MESSAGE_COLUMNS} FROM messages
+WHERE conversation_id = $1 AND seq > $2
+ORDER BY seq
 LIMIT $3
 """
 
@@ -143,7 +170,8 @@ FROM messages WHERE {_PENDING}
 RECORD_RECEIPT = """
 UPDATE messages SET received_at = now()
 WHERE id = $1 AND recipient_id = $2 AND received_at IS NULL
-RETURNING extract(epoch FROM received_at - created_at)::float8 AS latency
+RETURNING conversation_id, seq, received_at,
+          extract(epoch FROM received_at - created_at)::float8 AS latency
 """
 
 #: whether user $2 is the recipient of message $1

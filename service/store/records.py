@@ -19,6 +19,7 @@ def rfc3339(moment: datetime) -> str:
 class Message:
     id: int
     conversation_id: int
+    seq: int
     sender_id: int
     recipient_id: int
     content: str
@@ -30,6 +31,7 @@ class Message:
         return cls(
             id=row["id"],
             conversation_id=row["conversation_id"],
+            seq=row["seq"],
             sender_id=row["sender_id"],
             recipient_id=row["recipient_id"],
             content=row["content"],
@@ -42,6 +44,7 @@ class Message:
         return {
             "id": self.id,
             "conversationId": self.conversation_id,
+            "seq": self.seq,
             "senderId": self.sender_id,
             "recipientId": self.recipient_id,
             "content": self.content,
@@ -58,10 +61,24 @@ class StoredSend:
 
 
 @dataclass(frozen=True, slots=True)
-class Receipt:
-    first: bool
+class FirstReceipt:
+    """The recipient's client got message `message_id`: recorded now, for the first time."""
+
+    message_id: int
+    conversation_id: int
+    seq: int
+    received_at: datetime
     #: from the message's commit to the receipt, on the database's clock
-    latency_seconds: float | None
+    latency_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The data of the `message-received` event the sender's clients get."""
+        return {
+            "id": self.message_id,
+            "conversationId": self.conversation_id,
+            "seq": self.seq,
+            "receivedAt": rfc3339(self.received_at),
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ CREATE TABLE public.conversations (
     user_low bigint NOT NULL,
     user_high bigint NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_seq bigint DEFAULT 0 NOT NULL,
     CONSTRAINT conversations_pair_ordered CHECK (((0 < user_low) AND (user_low < user_high)))
 );
 
@@ -64,7 +65,9 @@ CREATE TABLE public.messages (
     dead_letter_reason text,
     received_at timestamp with time zone,
     traceparent text,
-    CONSTRAINT messages_sender_not_recipient CHECK ((sender_id <> recipient_id))
+    seq bigint NOT NULL,
+    CONSTRAINT messages_sender_not_recipient CHECK ((sender_id <> recipient_id)),
+    CONSTRAINT messages_seq_positive CHECK ((seq > 0))
 );
 
 ALTER TABLE public.messages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -96,6 +99,9 @@ ALTER TABLE ONLY public.delivery_mode_override
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_client_message_id_unique UNIQUE (sender_id, client_message_id);
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_conversation_seq_unique UNIQUE (conversation_id, seq);
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_pkey PRIMARY KEY (id);

@@ -159,3 +159,29 @@ async def test_sender_socket_gets_no_echo(
     assert (await recipient.until("event"))["data"]["id"] == message["id"]
     await asyncio.sleep(0.3)
     assert not any(r["type"] == "event" for r in sender.records)
+
+
+async def test_dropped_connections_are_cut_refused_for_a_while_and_then_reconnect(
+    client: AppClient, db: asyncpg.Connection, subscribe: Subscribe, sandbox: Sandbox
+) -> None:
+    """The sandbox's network-cut fault, as pusher-js sees it: the connection closes, new ones
+    are refused while the cut lasts, then pusher-js reconnects and resubscribes by itself."""
+    first = await _send(client, 1, 2, "first")
+    channel = f"private-conversation-{first['conversationId']}"
+    recipient = await subscribe(channel, user=2)
+    before = await recipient.until("connected")
+    await recipient.until("subscribed")
+    control = await client.session.post(
+        f"http://127.0.0.1:{sandbox.port}/_sandbox/connections/drop", json={"refuseSeconds": 2}
+    )
+    assert (await control.json()) == {"ok": True, "dropped": 1}
+    missed = await _send(client, 1, 2, "while cut")
+    after = await recipient.until("connected", timeout=20)
+    assert after["socketId"] != before["socketId"]
+    await recipient.until("subscribed")
+    assert not any(
+        r["type"] == "event" and r["data"]["id"] == missed["id"] for r in recipient.records
+    )  # Pusher keeps no history: what was sent during the cut is for the client to fetch
+    assert sandbox.state.dropped_connections == 1
+    later = await _send(client, 1, 2, "after")
+    assert (await recipient.until("event"))["data"]["id"] == later["id"]

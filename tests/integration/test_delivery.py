@@ -332,8 +332,12 @@ async def test_messages_left_by_a_crashed_replica_are_delivered_after_the_lease(
     await all_delivered(sandbox, [message["id"]])
     conversation = message["conversationId"]
     orphan = await db.fetchval(
-        "INSERT INTO messages (conversation_id, sender_id, recipient_id, content, claimed_by, claimed_until)"
-        " VALUES ($1, 1, 2, 'orphan', 'dead-replica', now() + interval '0.5 seconds') RETURNING id",
+        "WITH c AS (UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1"
+        " RETURNING last_seq)"
+        " INSERT INTO messages (conversation_id, seq, sender_id, recipient_id, content,"
+        " claimed_by, claimed_until)"
+        " SELECT $1, c.last_seq, 1, 2, 'orphan', 'dead-replica', now() + interval '0.5 seconds'"
+        " FROM c RETURNING id",
         conversation,
     )
     await asyncio.sleep(0.2)

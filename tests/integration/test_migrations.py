@@ -112,3 +112,47 @@ def test_the_shipped_migrations_obey_the_numbering_rule() -> None:
         entry.name for entry in shipped.iterdir() if entry.name.endswith(".sql")
     }
     assert migrations, "the shipped folder has no migrations"
+
+
+async def test_the_seq_migration_numbers_existing_conversations_in_id_order(
+    fresh_database: str,
+) -> None:
+    """Messages stored before seq existed get 1, 2, 3 … per conversation in the order they were
+    stored, and the next send continues after the last of them."""
+    await migrate(fresh_database, upto=4)
+    connection = await asyncpg.connect(fresh_database)
+    try:
+        conversations = [
+            await connection.fetchval(
+                "INSERT INTO conversations (user_low, user_high) VALUES ($1, $2) RETURNING id",
+                low,
+                high,
+            )
+            for low, high in ((1, 2), (1, 3), (2, 3))
+        ]
+        # interleaved, so id order differs from any per-conversation count
+        order = [0, 1, 0, 0, 1, 0]
+        for n, which in enumerate(order):
+            await connection.execute(
+                "INSERT INTO messages (conversation_id, sender_id, recipient_id, content)"
+                " VALUES ($1, 1, $2, $3)",
+                conversations[which],
+                2 + which,
+                f"old {n}",
+            )
+        assert await migrate(fresh_database) == ["0005_conversation_seq.sql"]
+        rows = await connection.fetch(
+            "SELECT conversation_id, seq, content FROM messages ORDER BY id"
+        )
+        assert [(r["conversation_id"], r["seq"]) for r in rows] == [
+            (conversations[0], 1),
+            (conversations[1], 1),
+            (conversations[0], 2),
+            (conversations[0], 3),
+            (conversations[1], 2),
+            (conversations[0], 4),
+        ]
+        last = await connection.fetch("SELECT id, last_seq FROM conversations ORDER BY id")
+        assert [r["last_seq"] for r in last] == [4, 2, 0]
+    finally:
+        await connection.close()

@@ -35,6 +35,7 @@ async def test_send_stores_message_and_triggers_pusher(
     assert message == {
         "id": message["id"],
         "conversationId": message["conversationId"],
+        "seq": 1,
         "senderId": 1,
         "recipientId": 2,
         "content": "hello there",  # trimmed

@@ -192,6 +192,41 @@ async def test_receipts_are_for_the_recipient_and_count_once(
     )
 
 
+async def test_a_first_receipt_tells_the_senders_clients_once_and_best_effort(
+    client: AppClient, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`message-received` on the conversation's channel after the first receipt only; with
+    Pusher failing, the receipt is still recorded and answered, the notice logged as lost."""
+    message = (await (await send(client)).json())["message"]
+    url = f"/api/messages/{message['id']}/receipt"
+    for _ in range(2):
+        assert (await client.post(url, headers=auth(2))).status == 200
+
+    def notices() -> list[dict[str, Any]]:
+        return [json.loads(e.data) for e in sandbox.state.events if e.name == "message-received"]
+
+    await eventually(lambda: len(notices()) == 1)
+    (notice,) = notices()
+    assert notice == {
+        "id": message["id"],
+        "conversationId": message["conversationId"],
+        "seq": message["seq"],
+        "receivedAt": notice["receivedAt"],
+    }
+    assert notice["receivedAt"] >= message["createdAt"]
+    event = next(e for e in sandbox.state.events if e.name == "message-received")
+    assert event.channel == f"private-conversation-{message['conversationId']}"
+
+    sandbox.state.faults.set(Fault("status", status=500))
+    other = (await (await send(client)).json())["message"]
+    response = await client.post(f"/api/messages/{other['id']}/receipt", headers=auth(2))
+    assert response.status == 200
+    await eventually(
+        lambda: any(r.getMessage().startswith("receipt notice failed") for r in caplog.records)
+    )
+    assert len(notices()) == 1
+
+
 class DropServerSpans(Sampler):
     """Samples every span but the requests' own: shows which child spans are still made."""
 

@@ -13,7 +13,7 @@ from service.store.records import Message, rfc3339
 
 
 def message(content: str = "hi") -> Message:
-    return Message(1, 7, 1, 2, content, None, datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC))
+    return Message(1, 7, 1, 1, 2, content, None, datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC))
 
 
 def test_event_for_a_message() -> None:
