@@ -4,14 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JS_MODULES := tests/js/node_modules/.installed
+CLIENT_MODULES := client/node_modules/.installed
 
-.PHONY: run test lint typecheck system-deps test-system-deps dashboards schema bench clean
+.PHONY: run test lint typecheck client-test system-deps test-system-deps dashboards schema bench clean
 
-run: system-deps $(INSTALLED)
+run: system-deps $(INSTALLED) $(CLIENT_MODULES)
 	$(BIN)/python -m service dev
 
-test: test-system-deps $(INSTALLED) $(JS_MODULES) lint typecheck
+test: test-system-deps $(INSTALLED) $(JS_MODULES) $(CLIENT_MODULES) lint typecheck client-test
 	$(BIN)/pytest
+
+# the JavaScript client: unit tests (node's own runner) and its types checked by tsc
+client-test: $(CLIENT_MODULES)
+	cd client && npm test --silent && npm run typecheck --silent
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check service tests bench dashboards
@@ -36,6 +41,10 @@ $(JS_MODULES): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+$(CLIENT_MODULES): client/package.json client/package-lock.json
+	cd client && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 bench: test-system-deps $(INSTALLED)
 	$(BIN)/python -m bench
 
@@ -47,4 +56,4 @@ schema: $(INSTALLED)
 	$(BIN)/python -m service.devtools.schema
 
 clean:
-	rm -rf $(VENV) tests/js/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tests/js/node_modules client/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,7 @@
 # Installs the Debian packages the service's dev mode and test suite need, when missing:
 # PostgreSQL server binaries (initdb, pg_ctl), node + npm (for the pusher-js tests), and
 # Prometheus with promtool and amtool (alert rule tests, the real-Prometheus test), and wrk
-# (the benchmark's load generator, which the suite smoke-tests).
+# (the benchmark's load generator, which the suite smoke-tests), and Chromium (the browser tests).
 # Does nothing when everything is already there; needs root (or sudo) and apt-get otherwise.
 set -euo pipefail
 
@@ -18,6 +18,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  # the browser tests and the receipt benchmark drive Debian's Chromium through Playwright
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -1,7 +1,8 @@
 """`python -m service dev`: the embedded default, with no configuration at all.
 
 Starts a local PostgreSQL (data kept under .data/), the local Pusher-compatible server and the
-service in one process, and prints what a newcomer needs to send a message and watch it arrive.
+service, with the dev chat page, in one process, and prints what a newcomer needs to send a
+message and watch it arrive.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiohttp import web
 from ..app import create_app
 from ..sandbox import SandboxConfig, create_sandbox_app
 from ..settings import PusherSettings, Secret, Settings
+from .chat_page import ChatPageConfig, add_chat_page
 from .databases import migrated_database
 from .postgres import LocalPostgres
 
@@ -57,9 +59,14 @@ async def run_dev(data_dir: Path) -> None:
             port=port,
             log_format="text",
         )
+        app = create_app(settings)
+        add_chat_page(
+            app,
+            ChatPageConfig(token_for=dev_token, pusher_key=sandbox.key, ws_port=pusher_port),
+        )
         runners = [
             await _start(create_sandbox_app(sandbox), "127.0.0.1", pusher_port),
-            await _start(create_app(settings), settings.host, port),
+            await _start(app, settings.host, port),
         ]
         _print_welcome(settings.host, port, pusher_port, database_url)
         await _wait_for_signal()
@@ -96,6 +103,7 @@ def _print_welcome(host: str, port: int, pusher_port: int, database_url: str) ->
 Message send service (dev) is up.
 
   service          {base}          (health: {base}/healthz)
+  chat page        {base}/chat/?user=1   and   {base}/chat/?user=2   (open both)
   Pusher sandbox   http://127.0.0.1:{pusher_port}   (app id 1, key sandbox-key)
   PostgreSQL       {database_url}   (data in .data/postgres)
   admin token      {DEV_ADMIN_TOKEN}
