@@ -2,8 +2,9 @@
 
 Starts PostgreSQL (fsync on), the sandbox Pusher server and the service as processes; load
 comes from wrk (throughput) or an asyncio client in this process (latency with a 3 s Pusher,
-steady delivery), never from inside the service. Writes bench/results/latest.json, the results
-section of BENCHMARKS.md and bench/results/latency.png.
+steady delivery, receipts from a headless Chromium page), never from inside the service.
+Writes bench/results/latest.json, the results section of BENCHMARKS.md and
+bench/results/latency.png.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import Progress
 
-from . import report
+from . import receipts, report
 from .delivery import burst, drain, rss_under_slow_pusher
 from .latency import steady_delivery
 from .load import Run, send_load
@@ -33,6 +34,7 @@ from .results import (
     DeliveryLatency,
     DocumentTable,
     Drain,
+    ReceiptLatency,
     ResponseTimes,
     Results,
     Rss,
@@ -57,6 +59,8 @@ class Plan:
     delay: float = 3.0
     steady_rate: float = 100.0
     steady_seconds: float = 10.0
+    receipt_rate: float = 50.0
+    receipt_seconds: float = 10.0
     backlog: int = 10_000
     rss_seconds: float = 30.0
 
@@ -89,6 +93,7 @@ QUICK = Plan(
     connections=(1, 50),
     doc_requests=20,
     steady_seconds=3,
+    receipt_seconds=3,
     backlog=1000,
     rss_seconds=5.0,
 )
@@ -116,7 +121,7 @@ class Runner:
             2 * plan.runs
             + 2 * len(plan.connections) * plan.runs
             + len(VARIANTS) * plan.runs
-            + plan.runs
+            + 2 * plan.runs
             + 3
         )
         self.task = progress.add_task("benchmarks", total=steps)
@@ -232,6 +237,19 @@ class Runner:
             "client_p99": report.spread([report.percentile(r.client_ms, 99) for r in runs]),
         }
 
+    async def receipt_latency(self) -> ReceiptLatency:
+        plan, runs = self.plan, []
+        for n in range(plan.runs):
+            async with stack() as s:
+                run = await self.step(
+                    f"receipt latency (Chromium), run {n + 1}",
+                    receipts.receipt_latency(
+                        s, rate=plan.receipt_rate, seconds=plan.receipt_seconds
+                    ),
+                )
+                runs.append(run)
+        return receipts.summarise(runs, rate=plan.receipt_rate, seconds=plan.receipt_seconds)
+
     async def delivery_figures(self) -> tuple[Burst, Drain, Rss]:
         async with stack() as s:
             b = await self.step("burst of 1,000 sends", burst(s))
@@ -299,6 +317,7 @@ async def run(plan: Plan, console: Console) -> Results:
         throughput = await runner.throughput(script)
         slow_pusher = await runner.slow_pusher(script)
         delivery_latency = await runner.delivery_latency()
+        receipt_latency = await runner.receipt_latency()
         burst, drain, rss = await runner.delivery_figures()
     return {
         "when": when,
@@ -308,6 +327,7 @@ async def run(plan: Plan, console: Console) -> Results:
         "throughput": throughput,
         "slow_pusher": slow_pusher,
         "delivery_latency": delivery_latency,
+        "receipt_latency": receipt_latency,
         "burst": burst,
         "drain": drain,
         "rss": rss,

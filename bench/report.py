@@ -12,6 +12,7 @@ from .results import (
     DeliveryLatency,
     DocumentTable,
     Drain,
+    ReceiptLatency,
     Results,
     Rss,
     SlowPusherRow,
@@ -49,9 +50,8 @@ def markdown(results: Results) -> str:
     lines += _document_table(results["document_table"])
     lines += _throughput(results["throughput"])
     lines += _slow_pusher(results["slow_pusher"])
-    lines += _delivery(
-        results["delivery_latency"], results["burst"], results["drain"], results["rss"]
-    )
+    lines += _delivery(results["delivery_latency"], results["receipt_latency"])
+    lines += _delivery_figures(results["burst"], results["drain"], results["rss"])
     return "\n".join(lines) + "\n"
 
 
@@ -142,10 +142,15 @@ def _slow_pusher(rows: list[SlowPusherRow]) -> list[str]:
     return [*out, ""]
 
 
-def _delivery(latency: DeliveryLatency, burst: Burst, drain: Drain, rss: Rss) -> list[str]:
+#: the design document's target for commit → receipt, and ours on this machine
+RECEIPT_TARGET_MS, RECEIPT_AIM_P99_MS = 200, 50
+
+
+def _delivery(latency: DeliveryLatency, receipts: ReceiptLatency) -> list[str]:
     return [
         f"### Delivery ({latency['rate']:.0f} messages/s for {latency['seconds']:.0f} s, "
-        f"{latency['received']} of {latency['messages']} received by a subscribed client)",
+        f"{latency['received']} of {latency['messages']} received by a subscribed client; "
+        f"the receipt row: {receipts['rate']:.0f} messages/s for {receipts['seconds']:.0f} s)",
         "",
         "| from commit to | p50 | p99 |",
         "|---|---|---|",
@@ -153,7 +158,39 @@ def _delivery(latency: DeliveryLatency, burst: Burst, drain: Drain, rss: Rss) ->
         f"{fmt(latency['ack_p99'], ' ms', 2)} |",
         f"| the client's WebSocket | {fmt(latency['client_p50'], ' ms', 2)} | "
         f"{fmt(latency['client_p99'], ' ms', 2)} |",
+        f"| the recipient's receipt (Chromium) | {fmt(receipts['p50'], ' ms')} | "
+        f"{fmt(receipts['p99'], ' ms')} |",
         "",
+        *_receipts(receipts),
+    ]
+
+
+def _receipts(receipts: ReceiptLatency) -> list[str]:
+    p99 = receipts["p99"]["median"]
+    aim = "met" if p99 <= RECEIPT_AIM_P99_MS else "**not met**"
+    stats = receipts["client"]
+    return [
+        f"- Receipts: a headless Chromium on the dev chat page (`/chat/?user=2`, its own "
+        f"receipts) while user 1 sent; {receipts['receipts']:,} of {receipts['messages']:,} "
+        "messages got a receipt, and the service's "
+        '`messages_delivery_latency_seconds{stage="client_receipt"}` counted '
+        f"{receipts['histogram_count']:,}. Its buckets give p50 ≈ "
+        f"{fmt(receipts['histogram_p50'], ' ms')} and p99 ≈ "
+        f"{fmt(receipts['histogram_p99'], ' ms')} (interpolated, as `histogram_quantile` "
+        f"does); its mean, {receipts['histogram_mean_ms']['median']:.2f} ms, is the "
+        f"database's {receipts['mean_ms']['median']:.2f} ms to within "
+        f"{receipts['mean_gap_ms']:.3f} ms.",
+        f"- Target: the design document's < {RECEIPT_TARGET_MS} ms; our aim, p99 ≤ "
+        f"{RECEIPT_AIM_P99_MS} ms on this machine: {aim} (p99 {p99:.1f} ms).",
+        f"- The page's counters, all runs: {stats['events']:,} events, "
+        f"{stats['duplicates']} duplicates, {stats['gaps']} gaps, {stats['catchUps']} catch-ups, "
+        f"{stats['polls']} polls, {stats['retries']} retries, {stats['receipts']:,} receipts.",
+        "",
+    ]
+
+
+def _delivery_figures(burst: Burst, drain: Drain, rss: Rss) -> list[str]:
+    return [
         f"- Burst of {burst['messages']:,} sends: **{burst['calls']} Pusher calls** "
         f"({burst['calls'] / burst['messages']:.3f} per message) over **{burst['connections']} "
         f"connections**, all delivered {burst['seconds']:.2f} s after the burst began.",

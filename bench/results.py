@@ -87,6 +87,41 @@ class DeliveryLatency(TypedDict):
     client_p99: Spread
 
 
+class ClientStats(TypedDict):
+    """The recipient page's `window.chat.client.stats` (client/README.md), summed over runs."""
+
+    events: int
+    duplicates: int
+    gaps: int
+    catchUps: int
+    polls: int
+    retries: int
+    receipts: int
+    delivered: int
+
+
+class ReceiptLatency(TypedDict):
+    """Commit to the receipt a real Chromium page posted (the database's clock, ms), at a
+    steady send rate, and what the service's own histogram makes of the same receipts."""
+
+    rate: float
+    seconds: float
+    messages: int
+    receipts: int
+    #: increase of messages_delivery_latency_seconds_count{stage="client_receipt"}
+    histogram_count: int
+    p50: Spread
+    p99: Spread
+    #: interpolated in the histogram's buckets, as PromQL's histogram_quantile does
+    histogram_p50: Spread
+    histogram_p99: Spread
+    mean_ms: Spread
+    histogram_mean_ms: Spread
+    #: the largest |database mean - histogram mean| of a run
+    mean_gap_ms: float
+    client: ClientStats
+
+
 class Burst(TypedDict):
     messages: int
     calls: int
@@ -119,6 +154,7 @@ class Results(TypedDict):
     throughput: list[ThroughputRow]
     slow_pusher: list[SlowPusherRow]
     delivery_latency: DeliveryLatency
+    receipt_latency: ReceiptLatency
     burst: Burst
     drain: Drain
     rss: Rss

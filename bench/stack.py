@@ -6,7 +6,7 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,14 +191,15 @@ class ServiceHandle:
 
 
 @asynccontextmanager
-async def service(stack: Stack, **env: str) -> AsyncIterator[ServiceHandle]:
-    """`python -m service serve` as a real process."""
+async def service(
+    stack: Stack, *, command: Sequence[str] = ("service", "serve"), **env: str
+) -> AsyncIterator[ServiceHandle]:
+    """`python -m service serve` (or another `command` run the same way) as a real process."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "service",
-        "serve",
+        *command,
         env=stack.service_env(port, **env),
         stderr=asyncio.subprocess.DEVNULL,
     )

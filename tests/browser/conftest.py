@@ -3,7 +3,6 @@ service, PostgreSQL and the sandbox."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -15,22 +14,12 @@ from playwright.async_api import Browser, Page, async_playwright
 from pytest_aiohttp import AiohttpServer
 
 from service.app import create_app
+from service.devtools.browser import launch_chromium
 from service.devtools.chat_page import ChatPageConfig, add_chat_page
 from service.settings import Settings
 
 from ..conftest import Sandbox
 from ..helpers import token
-
-#: what FACTS.md found Chromium needs here: root needs --no-sandbox, and without the
-#: background-networking flags it keeps trying hosts this machine cannot reach
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -67,12 +56,8 @@ OpenPage: TypeAlias = Callable[[int], Awaitable[ChatPage]]
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, (
-        "Chromium is required: apt-get install chromium (scripts/install-system-deps.sh)"
-    )
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        launched = await launch_chromium(playwright)
         yield launched
         await launched.close()
 
