@@ -1,4 +1,5 @@
-"""Message send — Database: insert latency and throughput, readiness, sends refused for it."""
+"""Message send — Database: insert latency and throughput, readiness, sends refused for it,
+group commit."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ UID = "message-send-database"
 TITLE = "Message send — Database"
 
 INSERT = "messages_db_insert_duration_seconds"
+BATCH_ROWS = "messages_db_insert_batch_rows"
 
 
 def dashboard() -> Dashboard:
@@ -25,6 +27,7 @@ def dashboard() -> Dashboard:
         sections=[
             Section("Database", [insert_latency(), inserts(), readiness_by_status()]),
             Section("Unavailability", [readiness_failures(), sends_refused()]),
+            Section("Group commit", [rows_per_statement()]),
         ],
     )
 
@@ -34,8 +37,10 @@ def insert_latency() -> timeseries.Panel:
     return latency_panel(
         "Insert latency",
         INSERT,
-        description="One send's insert, from pool acquire to commit (so a saturated pool "
-        f"shows here). The alert fires when p99 exceeds {limit * 1000:.0f} ms (line).",
+        description="One send's insert, from the moment it waits for the database (a pool "
+        "connection, or the next group-commit statement) to its commit, so a saturated pool "
+        "or a slow statement shows here. The alert fires when p99 exceeds "
+        f"{limit * 1000:.0f} ms (line).",
         lines=[critical(limit)],
         width=8,
     )
@@ -52,6 +57,25 @@ def inserts() -> timeseries.Panel:
             Query(q.sum_rate("messages_saved_total"), "new messages"),
         ],
         width=8,
+    )
+
+
+def rows_per_statement() -> timeseries.Panel:
+    return timeseries_panel(
+        "Sends per insert statement",
+        unit="short",
+        description="Group commit: how many sends one insert statement stored. 1 while "
+        "traffic is light (a lone send goes at once); it grows with concurrency, which is "
+        "the point: one statement, one commit for many sends. Near SEND_BATCH_MAX_ROWS with "
+        "insert latency rising means the database is the bottleneck (RUNBOOK: "
+        "MessageDbInsertSlow).",
+        queries=[
+            Query(
+                q.ratio(q.sum_rate(f"{BATCH_ROWS}_sum"), q.sum_rate(f"{BATCH_ROWS}_count")), "mean"
+            ),
+            Query(q.quantile(0.99, BATCH_ROWS), "p99"),
+        ],
+        width=24,
     )
 
 

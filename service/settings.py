@@ -133,6 +133,8 @@ class Settings:
     #: per-user send rate limit (per replica): sustained rate and burst
     send_rate_per_second: float = 10.0
     send_rate_burst: int = 30
+    #: group commit: at most this many sends share one insert statement
+    send_batch_max_rows: int = 100
 
     def secret_values(self) -> list[str]:
         """Every secret's value, for scrubbers that must never let one out."""
@@ -182,6 +184,7 @@ _SERVICE_VARIABLES: dict[str, tuple[str, Parser]] = {
     "SHUTDOWN_DEADLINE_SECONDS": ("shutdown_deadline_seconds", positive_float_or_unset),
     "SEND_RATE_PER_SECOND": ("send_rate_per_second", positive_float_or_unset),
     "SEND_RATE_BURST": ("send_rate_burst", positive_int),
+    "SEND_BATCH_MAX_ROWS": ("send_batch_max_rows", positive_int),
 }
 
 _PUSHER_VARIABLES: dict[str, tuple[str, Parser]] = {

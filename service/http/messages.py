@@ -12,11 +12,11 @@ from ..delivery.events import MAX_EVENT_DATA_BYTES, PusherEvent, data_size, enco
 from ..errors import Forbidden, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
 from ..ids import MAX_ID, is_valid_id
 from ..store import messages_of
-from ..store.records import Message
+from ..store.records import Message, NewSend
 from ..telemetry import metrics_of
 from ..telemetry.tracing import current_traceparent, exemplar
 from .bodies import json_body, query_params
-from .resources import send_limiter_of, tokens_of
+from .resources import send_limiter_of, send_writer_of, tokens_of
 from .schemas import HistoryQuery, SendMessageRequest
 
 #: the event's bytes besides content and clientMessageId, with every id at its widest
@@ -40,14 +40,16 @@ async def send_message(request: web.Request) -> web.Response:
     _check_event_fits_pusher(body)
     async with dispatcher_of(app).slot() as delivery:
         started = time.perf_counter()
-        stored = await messages_of(app).store_send(
-            sender_id=user_id,
-            recipient_id=body.recipientId,
-            content=body.content,
-            client_message_id=body.clientMessageId,
-            socket_id=body.socketId,
-            claim=delivery.claim,
-            traceparent=current_traceparent(),
+        stored = await send_writer_of(app).store(
+            NewSend(
+                sender_id=user_id,
+                recipient_id=body.recipientId,
+                content=body.content,
+                client_message_id=body.clientMessageId,
+                socket_id=body.socketId,
+                claim=delivery.claim,
+                traceparent=current_traceparent(),
+            )
         )
         metrics.db_insert_duration.observe(time.perf_counter() - started, exemplar())
         # one encoding serves both the Pusher event and the response

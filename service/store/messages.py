@@ -7,7 +7,7 @@ import asyncpg
 from ..errors import NotFound
 from . import queries
 from .database import Connection, Database
-from .records import Claim, FirstReceipt, Message, StoredSend
+from .records import FirstReceipt, Message, NewSend, StoredSend
 
 
 def ordered_pair(user_a: int, user_b: int) -> tuple[int, int]:
@@ -20,31 +20,23 @@ class MessageStore:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def store_send(
-        self,
-        *,
-        sender_id: int,
-        recipient_id: int,
-        content: str,
-        client_message_id: str | None,
-        socket_id: str | None = None,
-        claim: Claim | None = None,
-        traceparent: str | None = None,
-    ) -> StoredSend:
+    async def store_send(self, send: NewSend) -> StoredSend:
         """Store one message, creating the conversation on first send; idempotent per
         (sender, clientMessageId) through a unique constraint, not a read-then-write.
-        With a `claim`, the message is leased to that replica for delivery, in the same
+        With a claim, the message is leased to that replica for delivery, in the same
         statement."""
+        claim = send.claim
         claimed_by, lease = (claim.replica, claim.lease_seconds) if claim else (None, 0.0)
+        sender_id, recipient_id = send.sender_id, send.recipient_id
         values = (
             sender_id,
             recipient_id,
-            content,
-            client_message_id,
-            socket_id,
+            send.content,
+            send.client_message_id,
+            send.socket_id,
             claimed_by,
             lease,
-            traceparent,
+            send.traceparent,
         )
         async with self._database.connection() as connection:
             try:
@@ -56,7 +48,7 @@ class MessageStore:
             # The first send under this clientMessageId has committed (the insert waited for
             # it), so this read sees it; the failed insert took no seq.
             first = await connection.fetchrow(
-                queries.MESSAGE_BY_CLIENT_ID, sender_id, client_message_id
+                queries.MESSAGE_BY_CLIENT_ID, sender_id, send.client_message_id
             )
             assert first is not None, "a conflicting send must be visible after it committed"
             return StoredSend(Message.from_row(first), created=False)

@@ -64,6 +64,50 @@ FROM c
 RETURNING {_MESSAGE_COLUMNS}
 """
 
+#: store many sends in one statement (group commit): row i of the arrays is send $1[i]; the
+#: conversations of the ordered pairs ($2[i], $3[i]) take consecutive seqs in $1 order. Rows
+#: whose conversation does not exist yet, or whose (sender, clientMessageId) is already stored,
+#: are left out (no seq taken): the caller stores those one by one. Claimed rows ($10[i]) are
+#: leased to replica $11 for $12 seconds. Returns each stored row with its `ord` ($1[i]).
+INSERT_MESSAGES_BATCH = f"""
+WITH input AS (
+    SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+                         $6::text[], $7::text[], $8::text[], $9::text[], $10::bool[])
+        AS t(ord, low, high, sender_id, recipient_id, content, client_message_id,
+             sender_socket_id, traceparent, claimed)
+),
+fresh AS (
+    SELECT * FROM input i
+    WHERE i.client_message_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM messages m
+        WHERE m.sender_id = i.sender_id AND m.client_message_id = i.client_message_id
+    )
+),
+counts AS (
+    SELECT low, high, count(*) AS n FROM fresh GROUP BY low, high
+),
+bumped AS (
+    UPDATE conversations c SET last_seq = c.last_seq + counts.n
+    FROM counts WHERE c.user_low = counts.low AND c.user_high = counts.high
+    RETURNING c.id, c.user_low, c.user_high, c.last_seq - counts.n AS seq_before
+),
+numbered AS MATERIALIZED (
+    SELECT f.*, b.id AS conversation_id,
+           b.seq_before + row_number() OVER (PARTITION BY b.id ORDER BY f.ord) AS seq
+    FROM fresh f JOIN bumped b ON b.user_low = f.low AND b.user_high = f.high
+),
+inserted AS (
+    {_INSERT_MESSAGE_FROM}
+    SELECT conversation_id, seq, sender_id, recipient_id, content, client_message_id,
+           sender_socket_id, CASE WHEN claimed THEN $11::text END,
+           CASE WHEN claimed THEN now() + make_interval(secs => $12) END, traceparent
+    FROM numbered
+    RETURNING {_MESSAGE_COLUMNS}
+)
+SELECT inserted.*, numbered.ord FROM inserted
+JOIN numbered USING (conversation_id, seq)
+"""
+
 #: the message a sender already stored under a clientMessageId
 MESSAGE_BY_CLIENT_ID = f"""
 SELECT {_MESSAGE_COLUMNS} FROM messages WHERE sender_id = $1 AND client_message_id = $2

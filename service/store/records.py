@@ -54,6 +54,21 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class NewSend:
+    """A message to store, as the send request gave it."""
+
+    sender_id: int
+    recipient_id: int
+    content: str
+    client_message_id: str | None
+    socket_id: str | None = None
+    #: lease the message to this replica for delivery, in the statement that stores it
+    claim: Claim | None = None
+    #: the W3C traceparent of the request, so a later delivery links to it
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSend:
     message: Message
     #: False when the clientMessageId had been used before and `message` is the first one

@@ -17,6 +17,9 @@ from .. import __version__
 from ..settings import DELIVERY_MODES
 
 #: request and call latencies; 0.05/0.1/0.2/0.3 are alert thresholds
+#: rows per insert statement: 1 is a lone send, the top is SEND_BATCH_MAX_ROWS' default
+BATCH_ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 100)
+
 LATENCY_BUCKETS = (
     0.001,
     0.0025,
@@ -59,8 +62,14 @@ class Metrics:
         self.messages_saved = Counter("messages_saved_total", "Messages stored", registry=r)
         self.db_insert_duration = Histogram(
             "messages_db_insert_duration_seconds",
-            "The insert of one send, from pool acquire to commit",
+            "The insert of one send, from the moment it waits for the database to its commit",
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.db_insert_batch_rows = Histogram(
+            "messages_db_insert_batch_rows",
+            "Sends stored by one insert statement (group commit)",
+            buckets=BATCH_ROW_BUCKETS,
             registry=r,
         )
         self.pusher_requests = Counter(

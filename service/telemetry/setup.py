@@ -12,6 +12,8 @@ from .metrics import Metrics
 METRICS = web.AppKey("metrics", Metrics)
 #: the tracer of delivery spans (one per Pusher call); requests get theirs in the middleware
 DELIVERY_TRACER = web.AppKey("delivery_tracer", trace.Tracer)
+#: the tracer of group-commit spans (one per statement that stores many sends)
+STORE_TRACER = web.AppKey("store_tracer", trace.Tracer)
 
 
 def setup(app: web.Application, *, tracer_provider: trace.TracerProvider | None = None) -> None:
@@ -22,9 +24,11 @@ def setup(app: web.Application, *, tracer_provider: trace.TracerProvider | None 
     app[METRICS] = metrics
     provider = tracer_provider or trace.NoOpTracerProvider()
     app[DELIVERY_TRACER] = provider.get_tracer("service.delivery")
+    app[STORE_TRACER] = provider.get_tracer("service.store")
     requests_tracer = tracer_provider.get_tracer("service.http") if tracer_provider else None
     app.middlewares.append(request_telemetry_middleware(metrics, requests_tracer))
 
 
 metrics_of = getter(METRICS, "telemetry.setup")
 delivery_tracer_of = getter(DELIVERY_TRACER, "telemetry.setup")
+store_tracer_of = getter(STORE_TRACER, "telemetry.setup")

@@ -31,6 +31,7 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 HISTOGRAMS = {
     "http_server_request_duration_seconds",
     "messages_db_insert_duration_seconds",
+    "messages_db_insert_batch_rows",
     "messages_pusher_request_duration_seconds",
     "messages_delivery_latency_seconds",
 }
