@@ -1,5 +1,6 @@
 """The calls to Pusher: up to `max_calls` aiojobs jobs take batches from the queue, each call
-in its own span; a failed call is treated as `failures.py`'s table says.
+in its own span; a failed call is treated as `failures.py`'s table says. A call that turns
+slow starts more calls for what waits behind it (nothing else would: no send may come).
 
 The queue decides what a call carries, `DeliveryOutcomes` writes down what became of it; this
 module only runs calls.
@@ -20,7 +21,7 @@ from .events import Delivery
 from .failures import Treatment, Verdict, treatment_of
 from .outcomes import DeliveryOutcomes, log_failure
 from .pusher_client import PusherClient, PusherError
-from .queue import DeliveryQueue
+from .queue import Batch, DeliveryQueue
 from .retry import RetryPolicy
 
 
@@ -76,18 +77,36 @@ class DeliveryPipeline:
         try:
             streaming = False  # this job's last call carried events: more are coming
             while not self._queue.closed:
-                if streaming:  # a job that just started, a quiet moment, never lingers
+                # a job that starts in a quiet moment never lingers; one that starts while
+                # other calls are in flight (they turned slow) is under a stream too
+                if streaming or self._queue.calls_in_flight:
                     await self._queue.wait_for_full_batch()
                 batch = self._queue.take_batch()
                 if not batch:
                     break
                 streaming = True
                 try:
-                    await self._send(batch)
+                    await self._send_watching(batch)
                 finally:
                     self._queue.finished(batch)
         finally:
             self._calls -= 1
+
+    async def _send_watching(self, batch: Batch) -> None:
+        """The call; if it turns slow before Pusher answers, more calls for the events waiting
+        behind it, which the queue no longer counts on it to carry."""
+        call = asyncio.ensure_future(self._send(batch))
+        try:
+            # a loop (uvloop's) may time in whole milliseconds: wait until the queue agrees
+            while not call.done() and (wait := self._queue.seconds_until_slow(batch)) > 0:
+                await asyncio.wait({call}, timeout=wait)
+            if not call.done():
+                await self._start_calls()
+            await call
+        finally:
+            if not call.done():  # this job was cancelled (shutdown deadline): so is the call
+                call.cancel()
+                await asyncio.wait({call})
 
     # -- one call ----------------------------------------------------------------------------
 
