@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JS_MODULES := tests/js/node_modules/.installed
 CLIENT_MODULES := client/node_modules/.installed
+DOCUMENT_MODULES := bench/document/node_modules/.installed
 
 .PHONY: run test lint typecheck client-test system-deps test-system-deps dashboards schema bench clean
 
 run: system-deps $(INSTALLED) $(CLIENT_MODULES)
 	$(BIN)/python -m service dev
 
-test: test-system-deps $(INSTALLED) $(JS_MODULES) $(CLIENT_MODULES) lint typecheck client-test
+test: test-system-deps $(INSTALLED) $(JS_MODULES) $(CLIENT_MODULES) $(DOCUMENT_MODULES) lint typecheck client-test
 	$(BIN)/pytest
 
 # the JavaScript client: unit tests (node's own runner) and its types checked by tsc
@@ -45,7 +46,12 @@ $(CLIENT_MODULES): client/package.json client/package-lock.json
 	cd client && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-bench: test-system-deps $(INSTALLED)
+# the design document's system (bench/document/, Node.js) is measured next to the service
+$(DOCUMENT_MODULES): bench/document/package.json bench/document/package-lock.json
+	cd bench/document && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+bench: test-system-deps $(INSTALLED) $(DOCUMENT_MODULES)
 	$(BIN)/python -m bench
 
 dashboards: $(INSTALLED)
@@ -56,4 +62,4 @@ schema: $(INSTALLED)
 	$(BIN)/python -m service.devtools.schema
 
 clean:
-	rm -rf $(VENV) tests/js/node_modules client/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tests/js/node_modules client/node_modules bench/document/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
 """`python -m bench`: every benchmark, against real processes, with a summary at the end.
 
-Starts PostgreSQL (fsync on), the sandbox Pusher server and the service as processes; load
+Starts PostgreSQL (fsync on), the sandbox Pusher server and the service as processes (and, for
+comparison, the bare handler and the design document's system, bench/document/); load
 comes from wrk (throughput) or an asyncio client in this process (latency with a 3 s Pusher,
 steady delivery, receipts from a headless Chromium page), never from inside the service.
 Writes bench/results/latest.json, the results section of BENCHMARKS.md and
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import tempfile
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -25,8 +24,10 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import Progress
 
-from . import receipts, report
+from . import receipts, report, summaries
 from .delivery import burst, drain, rss_under_slow_pusher
+from .document_system import Outage, outage_loss
+from .head_of_line import head_of_line
 from .latency import steady_delivery
 from .load import Run, send_load
 from .results import (
@@ -34,15 +35,17 @@ from .results import (
     DeliveryLatency,
     DocumentTable,
     Drain,
+    HeadOfLine,
+    OutageLoss,
     ReceiptLatency,
-    ResponseTimes,
     Results,
     Rss,
     SlowPusherRow,
     ThroughputRow,
+    write_json,
 )
 from .stack import service, stack
-from .throughput import Measured, service_vs_bare, traced, under_pusher_delay
+from .throughput import VARIANTS, Measured, order, side_by_side
 from .wrk import write_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,29 +66,15 @@ class Plan:
     receipt_seconds: float = 10.0
     backlog: int = 10_000
     rss_seconds: float = 30.0
+    #: sends per second for `outage_seconds`; Pusher answers 503 from `outage_from` s on for
+    #: `outage_for` s
+    outage_rate: float = 100.0
+    outage_seconds: float = 25.0
+    outage_from: float = 5.0
+    outage_for: float = 15.0
+    head_of_line_messages: int = 40
+    head_of_line_delay: float = 3.0
 
-
-@dataclass(frozen=True)
-class Variant:
-    """One row of the slow-Pusher table: Pusher's delay, the event loop, trace sampling."""
-
-    slow_pusher: bool = False
-    loop: str = "uvloop"
-    #: fraction of traces sampled and exported over OTLP; None: tracing off
-    tracing: float | None = None
-
-    def label(self, delay: float) -> str:
-        traces = "tracing off" if self.tracing is None else f"{self.tracing:.0%} traced"
-        return f"a {delay:.0f} s Pusher, {self.loop}, {traces}"
-
-
-VARIANTS = (
-    Variant(),
-    Variant(slow_pusher=True),
-    Variant(loop="asyncio"),
-    Variant(tracing=0.1),
-    Variant(tracing=1.0),
-)
 
 QUICK = Plan(
     runs=1,
@@ -96,21 +85,13 @@ QUICK = Plan(
     receipt_seconds=3,
     backlog=1000,
     rss_seconds=5.0,
+    outage_rate=50.0,
+    outage_seconds=4.0,
+    outage_from=1.0,
+    outage_for=2.0,
+    head_of_line_messages=10,
+    head_of_line_delay=1.0,
 )
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, {platform.system()}"
-    )
 
 
 class Runner:
@@ -119,10 +100,10 @@ class Runner:
         self.progress = progress
         steps = (
             2 * plan.runs
-            + 2 * len(plan.connections) * plan.runs
+            + len(plan.connections) * plan.runs
             + len(VARIANTS) * plan.runs
             + 2 * plan.runs
-            + 3
+            + 5
         )
         self.task = progress.add_task("benchmarks", total=steps)
 
@@ -135,7 +116,6 @@ class Runner:
     async def document_table(self) -> DocumentTable:
         plan = self.plan
         runs: dict[str, list[Run]] = {"sync": [], "async": []}
-        errors = {"sync": 0, "async": 0}
         async with stack() as s, aiohttp.ClientSession() as control:
             for mode in ("sync", "async"):
                 async with service(s, DELIVERY_MODE=mode) as svc:
@@ -151,34 +131,25 @@ class Runner:
                             ),
                         )
                         runs[mode].append(run)
-                        errors[mode] += run.errors
                     await s.sandbox_fault(control)
-        return {
-            "delay": plan.delay,
-            "requests": plan.doc_requests,
-            "concurrency": plan.doc_concurrency,
-            "sync_errors": errors["sync"],
-            "async_errors": errors["async"],
-            "sync": _response_times(runs["sync"]),
-            "async": _response_times(runs["async"]),
-        }
+        return summaries.document_table(
+            runs, delay=plan.delay, requests=plan.doc_requests, concurrency=plan.doc_concurrency
+        )
 
     async def throughput(self, script: Path) -> list[ThroughputRow]:
         rows = []
         async with stack() as s:
             for connections in self.plan.connections:
-                pairs = []
+                runs = []
                 for n in range(self.plan.runs):
-                    order = "bare, then service" if n % 2 else "service, then bare"
-                    pair = await self.step(
-                        f"throughput: {connections} connections, run {n + 1} ({order})",
-                        service_vs_bare(
-                            s, script, connections, self.plan.wrk_seconds, bare_first=n % 2 == 1
-                        ),
+                    label = ", then ".join(order(n))
+                    runs.append(
+                        await self.step(
+                            f"throughput: {connections} connections, run {n + 1} ({label})",
+                            side_by_side(s, script, connections, self.plan.wrk_seconds, run=n),
+                        )
                     )
-                    pairs.append(pair)
-                    self.progress.advance(self.task)
-                rows.append(_throughput_row(connections, pairs))
+                rows.append(summaries.throughput_row(connections, runs))
         return rows
 
     async def slow_pusher(self, script: Path) -> list[SlowPusherRow]:
@@ -189,31 +160,20 @@ class Runner:
                 results: list[Measured] = []
                 spans: list[float] = []
                 for n in range(self.plan.runs):
-                    label = f"{variant.label(delay)}, run {n + 1}"
-                    if variant.tracing is None:
-                        work = under_pusher_delay(
-                            s, script, delay, 50, self.plan.wrk_seconds, EVENT_LOOP=variant.loop
-                        )
-                        results.append(await self.step(label, work))
-                    else:
-                        measured, per_request = await self.step(
-                            label, traced(s, script, variant.tracing, 50, self.plan.wrk_seconds)
-                        )
-                        results.append(measured)
-                        spans.append(per_request)
-                wrk = [r.wrk for r in results]
+                    measured, per_request = await self.step(
+                        f"{variant.label(delay)}, run {n + 1}",
+                        variant.measure(s, script, delay, self.plan.wrk_seconds),
+                    )
+                    results.append(measured)
+                    spans += [] if per_request is None else [per_request]
                 rows.append(
-                    {
-                        "delay": delay,
-                        "loop": variant.loop,
-                        "connections": 50,
-                        "tracing": variant.tracing,
-                        "spans_per_request": report.spread(spans) if spans else None,
-                        "rps": report.spread([r.throughput for r in wrk]),
-                        "p50": report.spread([r.p50_ms for r in wrk]),
-                        "p99": report.spread([r.p99_ms for r in wrk]),
-                        "cpu_ms": report.spread([r.cpu_ms_per_request for r in results]),
-                    }
+                    summaries.slow_pusher_row(
+                        delay=delay,
+                        loop=variant.loop,
+                        tracing=variant.tracing,
+                        results=results,
+                        spans=spans,
+                    )
                 )
         return rows
 
@@ -226,16 +186,7 @@ class Runner:
                     steady_delivery(s, rate=plan.steady_rate, seconds=plan.steady_seconds),
                 )
                 runs.append(steady)
-        return {
-            "rate": plan.steady_rate,
-            "seconds": plan.steady_seconds,
-            "messages": sum(r.messages for r in runs),
-            "received": sum(r.received for r in runs),
-            "ack_p50": report.spread([report.percentile(r.ack_ms, 50) for r in runs]),
-            "ack_p99": report.spread([report.percentile(r.ack_ms, 99) for r in runs]),
-            "client_p50": report.spread([report.percentile(r.client_ms, 50) for r in runs]),
-            "client_p99": report.spread([report.percentile(r.client_ms, 99) for r in runs]),
-        }
+        return summaries.delivery_latency(runs, rate=plan.steady_rate, seconds=plan.steady_seconds)
 
     async def receipt_latency(self) -> ReceiptLatency:
         plan, runs = self.plan, []
@@ -262,50 +213,27 @@ class Runner:
                 f"RSS after {self.plan.rss_seconds:.0f} s against a 3 s Pusher",
                 rss_under_slow_pusher(s, seconds=self.plan.rss_seconds),
             )
-        return (
-            {
-                "messages": b.messages,
-                "calls": b.calls,
-                "connections": b.connections,
-                "seconds": b.seconds_to_deliver,
-            },
-            {"backlog": self.plan.backlog, "seconds": seconds, "rate": rate},
-            rss,
-        )
+        drained: Drain = {"backlog": self.plan.backlog, "seconds": seconds, "rate": rate}
+        return summaries.burst(b), drained, rss
 
+    async def outage(self) -> OutageLoss:
+        plan = self.plan
+        outage = Outage(plan.outage_rate, plan.outage_seconds, plan.outage_from, plan.outage_for)
+        async with stack() as s:
+            runs = await self.step(
+                f"{plan.outage_for:.0f} s Pusher outage: the service, then the document's system",
+                outage_loss(s, outage),
+            )
+        return summaries.outage_loss(outage, *runs)
 
-def _response_times(runs: list[Run]) -> ResponseTimes:
-    return {
-        "p50": report.spread([r.percentile(50) for r in runs]),
-        "p95": report.spread([r.percentile(95) for r in runs]),
-        "p99": report.spread([r.percentile(99) for r in runs]),
-    }
-
-
-def _throughput_row(connections: int, pairs: list[tuple[Measured, Measured]]) -> ThroughputRow:
-    mine, bare = [m.wrk for m, _ in pairs], [b.wrk for _, b in pairs]
-    return {
-        "connections": connections,
-        "service_rps": report.spread([m.throughput for m in mine]),
-        "bare_rps": report.spread([b.throughput for b in bare]),
-        "ratio": report.spread(
-            [m.throughput / b.throughput for m, b in zip(mine, bare, strict=True)]
-        ),
-        "service_p50": report.spread([m.p50_ms for m in mine]),
-        "service_p99": report.spread([m.p99_ms for m in mine]),
-        "bare_p50": report.spread([b.p50_ms for b in bare]),
-        "bare_p99": report.spread([b.p99_ms for b in bare]),
-        "service_cpu_ms": report.spread([m.cpu_ms_per_request for m, _ in pairs]),
-        "bare_cpu_ms": report.spread([b.cpu_ms_per_request for _, b in pairs]),
-        "service_postgres_ms": report.spread([m.postgres_ms_per_request for m, _ in pairs]),
-        "bare_postgres_ms": report.spread([b.postgres_ms_per_request for _, b in pairs]),
-        "sandbox_ms": report.spread([m.sandbox_ms_per_request for m, _ in pairs]),
-        "calls_per_request": report.spread([m.calls_per_request for m, _ in pairs]),
-        "errors": sum(
-            m.non2xx + m.socket_errors + b.non2xx + b.socket_errors
-            for m, b in zip(mine, bare, strict=True)
-        ),
-    }
+    async def head_of_line(self) -> HeadOfLine:
+        messages, delay = self.plan.head_of_line_messages, self.plan.head_of_line_delay
+        async with stack() as s:
+            run = await self.step(
+                f"head of line: {messages} sends in one conversation, a {delay:.0f} s Pusher",
+                head_of_line(s, messages=messages, delay=delay),
+            )
+        return summaries.head_of_line(run)
 
 
 async def run(plan: Plan, console: Console) -> Results:
@@ -319,9 +247,11 @@ async def run(plan: Plan, console: Console) -> Results:
         delivery_latency = await runner.delivery_latency()
         receipt_latency = await runner.receipt_latency()
         burst, drain, rss = await runner.delivery_figures()
+        outage = await runner.outage()
+        hol = await runner.head_of_line()
     return {
         "when": when,
-        "machine": machine(),
+        "machine": summaries.machine(),
         "runs": plan.runs,
         "document_table": document_table,
         "throughput": throughput,
@@ -331,6 +261,8 @@ async def run(plan: Plan, console: Console) -> Results:
         "burst": burst,
         "drain": drain,
         "rss": rss,
+        "outage": outage,
+        "head_of_line": hol,
     }
 
 
@@ -348,7 +280,7 @@ def main() -> None:
     section = report.markdown(results)
     console.print(Markdown(section))
     if not args.no_write:
-        report.write_json(results, ROOT / "bench" / "results" / "latest.json")
+        write_json(results, ROOT / "bench" / "results" / "latest.json")
         report.plot(results["document_table"], ROOT / "bench" / "results" / "latency.png")
         report.update_benchmarks_md(section, ROOT / "BENCHMARKS.md")
         console.print("wrote bench/results/latest.json, bench/results/latency.png, BENCHMARKS.md")

@@ -1,9 +1,7 @@
-"""Benchmark results as JSON, Markdown (BENCHMARKS.md's results section) and a PNG plot."""
+"""Benchmark results as Markdown (BENCHMARKS.md's results section) and a PNG plot."""
 
 from __future__ import annotations
 
-import json
-import statistics
 from pathlib import Path
 
 from .results import (
@@ -12,21 +10,21 @@ from .results import (
     DeliveryLatency,
     DocumentTable,
     Drain,
+    HeadOfLine,
+    OutageLoss,
     ReceiptLatency,
     Results,
     Rss,
     SlowPusherRow,
     Spread,
+    SystemThroughput,
     ThroughputRow,
 )
+from .results import percentile as percentile  # where bench.receipts and others look for it
+from .results import spread as spread
 
 RESULTS_BEGIN = "<!-- results:begin (written by python -m bench) -->"
 RESULTS_END = "<!-- results:end -->"
-
-
-def spread(values: list[float]) -> Spread:
-    """Median and range of several runs."""
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def fmt(stat: Spread, unit: str = "", digits: int = 1) -> str:
@@ -34,11 +32,6 @@ def fmt(stat: Spread, unit: str = "", digits: int = 1) -> str:
     if stat["min"] == stat["max"]:
         return median
     return f"{median} ({stat['min']:,.{digits}f} to {stat['max']:,.{digits}f})"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
 def markdown(results: Results) -> str:
@@ -51,7 +44,10 @@ def markdown(results: Results) -> str:
     lines += _throughput(results["throughput"])
     lines += _slow_pusher(results["slow_pusher"])
     lines += _delivery(results["delivery_latency"], results["receipt_latency"])
-    lines += _delivery_figures(results["burst"], results["drain"], results["rss"])
+    lines += _delivery_figures(
+        results["burst"], results["drain"], results["rss"], results["head_of_line"]
+    )
+    lines += _outage(results["outage"])
     return "\n".join(lines) + "\n"
 
 
@@ -78,44 +74,70 @@ def _document_table(table: DocumentTable) -> list[str]:
     return [*rows, ""]
 
 
+def _systems(row: ThroughputRow) -> list[tuple[str, SystemThroughput]]:
+    """The three systems of a throughput row, as the tables name them."""
+    return [("service", row["service"]), ("bare", row["bare"]), ("document's", row["document"])]
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
 def _throughput(rows: list[ThroughputRow]) -> list[str]:
+    names = [name for name, _ in _systems(rows[0])]
     out = [
-        "### Send throughput against a healthy Pusher, next to the bare handler (wrk)",
+        "### Send throughput against a healthy Pusher: the service, the bare handler and the "
+        "design document's system as written (wrk)",
         "",
-        "| connections | service req/s | bare req/s | service / bare | service p50 / p99 | "
-        "bare p50 / p99 | CPU per request, service / bare |",
+        _row("connections", *(f"{n} req/s" for n in names), *(f"{n} p50 / p99" for n in names)),
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        out.append(
-            f"| {row['connections']} | {fmt(row['service_rps'], '', 0)} | "
-            f"{fmt(row['bare_rps'], '', 0)} | **{row['ratio']['median']:.0%}** | "
-            f"{row['service_p50']['median']:.2f} / {row['service_p99']['median']:.2f} ms | "
-            f"{row['bare_p50']['median']:.2f} / {row['bare_p99']['median']:.2f} ms | "
-            f"{row['service_cpu_ms']['median']:.3f} / {row['bare_cpu_ms']['median']:.3f} ms |"
-        )
+        systems = [system for _, system in _systems(row)]
+        rps = [fmt(system["rps"], "", 0) for system in systems]
+        latency = [f"{s['p50']['median']:.2f} / {s['p99']['median']:.2f} ms" for s in systems]
+        out.append(_row(row["connections"], *rps, *latency))
+    out += [
+        "",
+        "The service's figures divided by the others', run by run (medians):",
+        "",
+        _row(
+            "connections",
+            *(f"{f} ÷ {n}" for n in names[1:] for f in ("req/s", "PostgreSQL CPU per send", "p99")),
+        ),
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ratios = [row["service_vs_bare"], row["service_vs_document"]]
+        cells = [f"{r[f]['median']:.0%}" for r in ratios for f in ("rps", "postgres_ms", "p99")]
+        out.append(_row(row["connections"], *cells))
     out += [
         "",
         "Where the machine's CPU goes, per request (medians; the rest of the two cores is wrk and "
-        "the kernel's network stack):",
+        "the kernel's network stack; counted until the server and the sandbox are idle after "
+        "the run, Pusher calls still in flight included):",
         "",
-        "| connections | service process | its PostgreSQL | sandbox Pusher | Pusher calls per "
-        "send | **service total** | bare process | its PostgreSQL | **bare total** |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| connections | system | server process | its PostgreSQL | sandbox Pusher | "
+        "Pusher calls per send | events accepted per send | **total** |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        service = [
-            row["service_cpu_ms"]["median"],
-            row["service_postgres_ms"]["median"],
-            row["sandbox_ms"]["median"],
-        ]
-        bare = [row["bare_cpu_ms"]["median"], row["bare_postgres_ms"]["median"]]
-        out.append(
-            f"| {row['connections']} | {service[0]:.3f} ms | {service[1]:.3f} ms | "
-            f"{service[2]:.3f} ms | {row['calls_per_request']['median']:.3f} | "
-            f"**{sum(service):.3f} ms** | {bare[0]:.3f} ms | {bare[1]:.3f} ms | "
-            f"**{sum(bare):.3f} ms** |"
-        )
+        for name, system in _systems(row):
+            cpu = [system[f]["median"] for f in ("cpu_ms", "postgres_ms", "sandbox_ms")]
+            per_send = [system[f]["median"] for f in ("calls_per_request", "events_per_request")]
+            cells = [f"{ms:.3f} ms" for ms in cpu] + [f"{n:.3f}" for n in per_send]
+            out.append(_row(row["connections"], name, *cells, f"**{sum(cpu):.3f} ms**"))
+    errors = [
+        f"{n} {sum(s['errors'] for r in rows for m, s in _systems(r) if m == n)}" for n in names
+    ]
+    failures = sum(row["document"]["trigger_failures"] for row in rows)
+    tail = max(row["document"]["tail_s"]["max"] for row in rows)
+    out += [
+        "",
+        f"Errors (non-2xx and socket errors, all runs): {', '.join(errors)}. The document's "
+        f"system logged {failures} failed Pusher triggers and was idle again at most "
+        f"{tail:.1f} s after wrk stopped.",
+    ]
     return [*out, ""]
 
 
@@ -189,7 +211,7 @@ def _receipts(receipts: ReceiptLatency) -> list[str]:
     ]
 
 
-def _delivery_figures(burst: Burst, drain: Drain, rss: Rss) -> list[str]:
+def _delivery_figures(burst: Burst, drain: Drain, rss: Rss, hol: HeadOfLine) -> list[str]:
     return [
         f"- Burst of {burst['messages']:,} sends: **{burst['calls']} Pusher calls** "
         f"({burst['calls'] / burst['messages']:.3f} per message) over **{burst['connections']} "
@@ -201,13 +223,35 @@ def _delivery_figures(burst: Burst, drain: Drain, rss: Rss) -> list[str]:
         f"{rss['send_p99_ms']:.1f} ms, {rss['errors']} errors; service RSS "
         f"{rss['rss_before_mib']:.0f} MiB before, **{rss['rss_after_mib']:.0f} MiB after** "
         "(bounded: the backlog waits in PostgreSQL, not in memory).",
+        f"- {hol['messages']} sends in one conversation, Pusher {hol['delay']:.0f} s per call: "
+        f"last event accepted **{hol['last_accepted_s']:.1f} s** after its send "
+        f"({hol['calls']} Pusher calls).",
         "",
     ]
 
 
-def write_json(results: Results, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+def _outage(outage: OutageLoss) -> list[str]:
+    out = [
+        f"### A Pusher outage: every call answered 503 for {outage['outage_for']:.0f} s, in "
+        f"the middle of {outage['seconds']:.0f} s of sends at {outage['rate']:.0f} messages/s",
+        "",
+        "| system | sends answered 200 | messages stored | stored and accepted by Pusher | "
+        "**stored, never delivered** | after Pusher came back |",
+        "|---|---|---|---|---|---|",
+    ]
+    systems = (("the service", outage["service"]), ("the document's system", outage["document"]))
+    for name, run in systems:
+        if run["seconds_after_heal"] is not None:
+            after = f"all delivered {run['seconds_after_heal']:.1f} s after"
+        else:
+            after = f"never delivered (waited {run['waited']:.0f} s after the last send)"
+        if run["trigger_failures"] is not None:
+            after += f"; it logged {run['trigger_failures']:,} `Pusher trigger failed` lines"
+        out.append(
+            f"| {name} | {run['sent']:,} ({run['errors']} errors) | {run['stored']:,} | "
+            f"{run['delivered']:,} | **{run['lost']:,}** | {after} |"
+        )
+    return [*out, ""]
 
 
 def update_benchmarks_md(section: str, path: Path) -> None:

@@ -3,6 +3,9 @@ bench/results/latest.json holds (TypedDicts, so the JSON keys are the field name
 
 from __future__ import annotations
 
+import json
+import statistics
+from pathlib import Path
 from typing import Literal, TypedDict
 
 Percentile = Literal["p50", "p95", "p99"]
@@ -40,24 +43,45 @@ DocumentTable = TypedDict(
 )
 
 
+class SystemThroughput(TypedDict):
+    """One system under wrk at one connection count, over the runs."""
+
+    rps: Spread
+    p50: Spread
+    p99: Spread
+    #: CPU ms per request: the server process, PostgreSQL (all its processes), the sandbox
+    cpu_ms: Spread
+    postgres_ms: Spread
+    sandbox_ms: Spread
+    #: event-carrying Pusher calls, and events Pusher accepted, per request
+    calls_per_request: Spread
+    events_per_request: Spread
+    #: seconds after wrk ended until the server and the sandbox were idle
+    tail_s: Spread
+    #: non-2xx answers and socket errors, all runs
+    errors: int
+    #: failed Pusher triggers it logged, all runs (the document's system; 0 for the others)
+    trigger_failures: int
+
+
+class Ratios(TypedDict):
+    """The service's figure ÷ another system's, taken within each run."""
+
+    rps: Spread
+    postgres_ms: Spread
+    p99: Spread
+
+
 class ThroughputRow(TypedDict):
-    """The service next to the bare handler at one wrk connection count."""
+    """The service, the bare handler and the design document's system at one wrk
+    connection count, measured side by side in each run."""
 
     connections: int
-    service_rps: Spread
-    bare_rps: Spread
-    ratio: Spread
-    service_p50: Spread
-    service_p99: Spread
-    bare_p50: Spread
-    bare_p99: Spread
-    service_cpu_ms: Spread
-    bare_cpu_ms: Spread
-    service_postgres_ms: Spread
-    bare_postgres_ms: Spread
-    sandbox_ms: Spread
-    calls_per_request: Spread
-    errors: int
+    service: SystemThroughput
+    bare: SystemThroughput
+    document: SystemThroughput
+    service_vs_bare: Ratios
+    service_vs_document: Ratios
 
 
 class SlowPusherRow(TypedDict):
@@ -146,6 +170,44 @@ class Rss(TypedDict):
     errors: int
 
 
+class OutageSystem(TypedDict):
+    """One system's sends through a Pusher outage (`bench.document_system.OutageRun`)."""
+
+    sent: int
+    errors: int
+    stored: int
+    delivered: int
+    lost: int
+    #: after Pusher healed, until the last stored message was delivered; None: some never were
+    seconds_after_heal: float | None
+    #: how long deliveries were waited for after the last send
+    waited: float
+    #: the document's system: the `Pusher trigger failed` lines it logged
+    trigger_failures: int | None
+
+
+class OutageLoss(TypedDict):
+    """Steady sends while the sandbox answers every call 503 for `outage_for` seconds."""
+
+    rate: float
+    seconds: float
+    outage_from: float
+    outage_for: float
+    service: OutageSystem
+    document: OutageSystem
+
+
+class HeadOfLine(TypedDict):
+    """`messages` sends in a row into one conversation while each Pusher call takes `delay`
+    seconds (`bench.head_of_line`)."""
+
+    messages: int
+    delay: float
+    calls: int
+    #: the longest a message waited from its send's answer to Pusher accepting its event
+    last_accepted_s: float
+
+
 class Results(TypedDict):
     when: str
     machine: str
@@ -158,3 +220,20 @@ class Results(TypedDict):
     burst: Burst
     drain: Drain
     rss: Rss
+    outage: OutageLoss
+    head_of_line: HeadOfLine
+
+
+def spread(values: list[float]) -> Spread:
+    """Median and range of several runs."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+def write_json(results: Results, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
