@@ -86,10 +86,18 @@ fresh AS (
 counts AS (
     SELECT low, high, count(*) AS n FROM fresh GROUP BY low, high
 ),
+locked AS (
+    -- in id order: two replicas' batches sharing conversations would otherwise lock them in
+    -- whatever order their plans meet them, and deadlock (1 s each, then row by row)
+    SELECT c.id, counts.n FROM conversations c
+    JOIN counts ON c.user_low = counts.low AND c.user_high = counts.high
+    ORDER BY c.id
+    FOR NO KEY UPDATE OF c
+),
 bumped AS (
-    UPDATE conversations c SET last_seq = c.last_seq + counts.n
-    FROM counts WHERE c.user_low = counts.low AND c.user_high = counts.high
-    RETURNING c.id, c.user_low, c.user_high, c.last_seq - counts.n AS seq_before
+    UPDATE conversations c SET last_seq = c.last_seq + locked.n
+    FROM locked WHERE c.id = locked.id
+    RETURNING c.id, c.user_low, c.user_high, c.last_seq - locked.n AS seq_before
 ),
 numbered AS MATERIALIZED (
     SELECT f.*, b.id AS conversation_id,

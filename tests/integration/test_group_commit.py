@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import asyncpg
 
 from service.http.resources import send_writer_of
+from service.store import queries
 
 from ..helpers import AppClient, auth, eventually, sample, scrape
 
@@ -133,3 +135,34 @@ async def test_a_row_that_fails_never_fails_its_neighbours(
     assert p["error"]["code"] == "validation_failed"
     assert sorted([x["message"]["seq"], y["message"]["seq"]]) == [2, 3]  # poison took none
     assert await db.fetchval("SELECT count(*) FROM messages WHERE content = 'poison'") == 0
+
+
+def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
+
+
+async def test_a_batch_locks_its_conversations_in_id_order(db: asyncpg.Connection) -> None:
+    """Two replicas' batches sharing conversations once deadlocked (4 in 40 s of two-replica
+    wrk, p99 0.9 s): the UPDATE locked rows in whatever order its join met them. The statement
+    now locks them first, sorted by id (so any two batches lock in one order): the plan must
+    show rows locked over a sort by the conversation id."""
+    explained = await db.fetchval(
+        "EXPLAIN (FORMAT JSON) " + queries.INSERT_MESSAGES_BATCH,
+        [0],
+        [1],
+        [2],
+        [1],
+        [2],
+        ["x"],
+        [None],
+        [None],
+        [None],
+        [False],
+        None,
+        0.0,
+    )
+    plan = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
+    lockers = [n for n in _plan_nodes(plan) if n["Node Type"] == "LockRows"]
+    assert lockers, "the conversations are not locked before the update"
+    sorts = [c for n in lockers for c in n.get("Plans", []) if c["Node Type"] == "Sort"]
+    assert any(key.endswith(".id") for s in sorts for key in s["Sort Key"]), sorts
