@@ -101,7 +101,8 @@ def delivered_within_slo() -> stat.Panel:
         "Delivered within 1 s (SLO 99 %)",
         objective=t.DELIVERY_SLO_SHARE,
         description=f"Share of messages delivered within {seconds:g} s of their commit, per "
-        f"stage, over the dashboard's time range. Red under {t.DELIVERY_SLO_SHARE:.0%}.",
+        f"stage, over the dashboard's time range and every replica of the namespace. Red under "
+        f"{t.DELIVERY_SLO_SHARE:.0%}.",
         query=Query(q.share_within(DELIVERY, seconds, by=("stage",)), "{{stage}}"),
         decimals=2,
     )
@@ -112,8 +113,8 @@ def pusher_success_slo() -> stat.Panel:
     return slo_panel(
         "Pusher call success (SLO 99.9 %)",
         objective=t.PUSHER_SUCCESS_SLO,
-        description="Share of Pusher calls that succeeded over the dashboard's time range. "
-        f"Red under {t.PUSHER_SUCCESS_SLO:.1%}.",
+        description="Share of Pusher calls that succeeded over the dashboard's time range, "
+        f"every replica of the namespace. Red under {t.PUSHER_SUCCESS_SLO:.1%}.",
         query=Query(succeeded, "success"),
         decimals=3,
     )

@@ -1,4 +1,10 @@
-"""Dashboard assembly: shared settings, the `datasource` variable, rows and panel ids."""
+"""Dashboard assembly: shared settings, the template variables, rows and panel ids.
+
+The variables, as the kubernetes-mixin has them, let one Grafana and one Prometheus serve several
+deployments: `datasource`, then `cluster` (optional: empty unless Prometheus stores a `cluster`
+label, "All" then matches every series), `namespace` (one deployment) and `instance` (replicas,
+"All" by default). Each lists the values found under the ones before it.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +16,19 @@ from grafana_foundation_sdk.builders.dashboard import (
     Dashboard,
     DashboardLink,
     DatasourceVariable,
+    QueryVariable,
     Row,
 )
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DashboardLinkType,
     DataSourceRef,
+    VariableRefresh,
+    VariableSort,
 )
 
-from .panels import PanelBuilder
+from . import promql as q
+from .panels import DATASOURCE, PanelBuilder
 
 TAG = "message-send-service"
 
@@ -47,6 +57,9 @@ def build_dashboard(
         .tooltip(DashboardCursorSync.CROSSHAIR)
         .annotation(_alerts_and_annotations())
         .with_variable(_datasource_variable())
+        .with_variable(cluster_variable())
+        .with_variable(namespace_variable())
+        .with_variable(instance_variable())
         .link(_sibling_dashboards())
     )
     panel_id = 0
@@ -61,6 +74,54 @@ def build_dashboard(
 
 def _datasource_variable() -> DatasourceVariable:
     return DatasourceVariable("datasource").label("Data source").type("prometheus")
+
+
+def cluster_variable() -> QueryVariable:
+    """Every cluster the service reports from; none when Prometheus adds no `cluster` label
+    (one cluster, or `cluster` only as an external label): "All" then matches a missing label."""
+    return (
+        _label_values_variable(q.CLUSTER, "Cluster", "messages_build_info" + _selector())
+        .include_all(True)
+        .all_value(".*")
+    )
+
+
+def namespace_variable() -> QueryVariable:
+    """One deployment at a time, so that staging and production never add up on a panel.
+
+    Without Kubernetes (docker-compose) no series has the label: the variable is empty ("None")
+    and `namespace=~""` matches the missing label.
+    """
+    build_info = "messages_build_info" + _selector(q.CLUSTER)
+    return _label_values_variable(q.NAMESPACE, "Namespace", build_info)
+
+
+def instance_variable() -> QueryVariable:
+    """The deployment's replicas, as Prometheus scrapes them (`up`, so a replica that is down
+    is listed too); several or "All"."""
+    targets = "up" + _selector(q.CLUSTER, q.NAMESPACE)
+    return (
+        _label_values_variable(q.INSTANCE, "Instance", targets)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+    )
+
+
+def _selector(*variables: str) -> str:
+    """`{job="message-send-service", <label>=~"$<label>", …}` for the variables before."""
+    return "{" + ", ".join((f'job="{q.JOB}"', *(f'{v}=~"${v}"' for v in variables))) + "}"
+
+
+def _label_values_variable(name: str, label: str, series: str) -> QueryVariable:
+    return (
+        QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query(f"label_values({series}, {name})")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+    )
 
 
 def _alerts_and_annotations() -> AnnotationQuery:

@@ -27,7 +27,10 @@ TITLE = "Message send — Service overview"
 
 # a status label only exists once a request got it: no 5xx yet must read 0, not "no data"
 _FAILED_SHARE = q.range_share(q.REQUEST_COUNT, q.SEND, part=q.SERVER_ERROR, zero_if_absent=True)
-_SLO_NOTE = "Computed over the dashboard's time range: pick 30 days for the SLO period."
+_SLO_NOTE = (
+    "Computed over the dashboard's time range (pick 30 days for the SLO period), for every "
+    "replica of the namespace whatever the instance filter."
+)
 
 
 def dashboard() -> Dashboard:

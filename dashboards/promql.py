@@ -1,4 +1,11 @@
-"""PromQL building blocks: every selector carries the service's job, every window a Grafana macro.
+"""PromQL building blocks: every selector carries the service's job and the dashboard's
+deployment variables, every window a Grafana macro.
+
+One Grafana and one Prometheus serve several deployments (namespaces, possibly clusters), so every
+selector also names `cluster=~"$cluster", namespace=~"$namespace"` and, unless it feeds a
+deployment-wide SLO figure, `instance=~"$instance"`. Series scraped without Kubernetes
+(docker-compose) carry neither label: the empty `namespace` variable and the `.*` "All" of the
+others match a missing label too.
 
 Only two macros appear in expressions: `$__rate_interval` for rates and increases on graphs, and
 `$__range` for SLO ratios over the dashboard's time range.
@@ -21,35 +28,54 @@ REQUESTS = "http_server_request_duration_seconds"
 REQUEST_COUNT = f"{REQUESTS}_count"
 PUSHER_CALL_DURATION = "messages_pusher_request_duration_seconds"
 
-
-def selector(*matchers: str) -> str:
-    """`{job="message-send-service", <matchers>}`."""
-    return "{" + ", ".join((f'job="{JOB}"', *matchers)) + "}"
-
-
-def series(metric: str, *matchers: str) -> str:
-    """`metric{job="message-send-service", <matchers>}`."""
-    return metric + selector(*matchers)
-
-
-def rate(metric: str, *matchers: str) -> str:
-    return f"rate({series(metric, *matchers)}[{RATE_WINDOW}])"
+#: the template variables (dashboards/layout.py) and the labels they select on
+CLUSTER = "cluster"
+NAMESPACE = "namespace"
+INSTANCE = "instance"
+#: one deployment of the service: what every selector names
+DEPLOYMENT = (f'job="{JOB}"', f'{CLUSTER}=~"${CLUSTER}"', f'{NAMESPACE}=~"${NAMESPACE}"')
+#: the replicas picked in the `instance` variable ("All" by default)
+REPLICAS = f'{INSTANCE}=~"${INSTANCE}"'
 
 
-def increase(metric: str, *matchers: str, window: str = RATE_WINDOW) -> str:
-    return f"increase({series(metric, *matchers)}[{window}])"
+def selector(*matchers: str, replicas: bool = True) -> str:
+    """`{job="message-send-service", cluster=~"$cluster", namespace=~"$namespace",
+    instance=~"$instance", <matchers>}`.
+
+    `replicas=False` leaves out the instance filter: for figures about the whole deployment
+    (SLOs), which a replica picked to look at must not change.
+    """
+    scope = (*DEPLOYMENT, REPLICAS) if replicas else DEPLOYMENT
+    return "{" + ", ".join((*scope, *matchers)) + "}"
 
 
-def sum_rate(metric: str, *matchers: str, by: Sequence[str] = ()) -> str:
+def series(metric: str, *matchers: str, replicas: bool = True) -> str:
+    """`metric{<the deployment's and the replicas' matchers>, <matchers>}`."""
+    return metric + selector(*matchers, replicas=replicas)
+
+
+def rate(metric: str, *matchers: str, replicas: bool = True) -> str:
+    return f"rate({series(metric, *matchers, replicas=replicas)}[{RATE_WINDOW}])"
+
+
+def increase(metric: str, *matchers: str, window: str = RATE_WINDOW, replicas: bool = True) -> str:
+    return f"increase({series(metric, *matchers, replicas=replicas)}[{window}])"
+
+
+def sum_rate(metric: str, *matchers: str, by: Sequence[str] = (), replicas: bool = True) -> str:
     """`sum by (by) (rate(…))`: a counter's rate across replicas."""
-    return sum_by(by, rate(metric, *matchers))
+    return sum_by(by, rate(metric, *matchers, replicas=replicas))
 
 
 def sum_increase(
-    metric: str, *matchers: str, by: Sequence[str] = (), window: str = RATE_WINDOW
+    metric: str,
+    *matchers: str,
+    by: Sequence[str] = (),
+    window: str = RATE_WINDOW,
+    replicas: bool = True,
 ) -> str:
     """`sum by (by) (increase(…))`: a counter's increase across replicas."""
-    return sum_by(by, increase(metric, *matchers, window=window))
+    return sum_by(by, increase(metric, *matchers, window=window, replicas=replicas))
 
 
 def sum_by(labels: Sequence[str], expr: str) -> str:
@@ -87,9 +113,9 @@ def rate_share(counter: str, *matchers: str, part: str, zero_if_absent: bool = F
 
 
 def range_share(counter: str, *matchers: str, part: str, zero_if_absent: bool = False) -> str:
-    """Like `rate_share`, over the dashboard's time range: for SLO figures."""
-    part_total = sum_increase(counter, *matchers, part, window=SLO_WINDOW)
-    whole = sum_increase(counter, *matchers, window=SLO_WINDOW)
+    """Like `rate_share`, over the dashboard's time range: for SLO figures, so every replica."""
+    part_total = sum_increase(counter, *matchers, part, window=SLO_WINDOW, replicas=False)
+    whole = sum_increase(counter, *matchers, window=SLO_WINDOW, replicas=False)
     return _share(part_total, whole, zero_if_absent)
 
 
@@ -118,7 +144,9 @@ def bucket(seconds: float) -> str:
 
 
 def share_within(histogram: str, seconds: float, *matchers: str, by: Sequence[str] = ()) -> str:
-    """Share of observations at or under `seconds` over the dashboard's time range."""
-    within = increase(f"{histogram}_bucket", *matchers, bucket(seconds), window=SLO_WINDOW)
-    total = increase(f"{histogram}_count", *matchers, window=SLO_WINDOW)
+    """Share of observations at or under `seconds` over the dashboard's time range, every
+    replica: an SLO figure."""
+    bounded = (*matchers, bucket(seconds))
+    within = increase(f"{histogram}_bucket", *bounded, window=SLO_WINDOW, replicas=False)
+    total = increase(f"{histogram}_count", *matchers, window=SLO_WINDOW, replicas=False)
     return ratio(sum_by(by, within), sum_by(by, total))

@@ -1,9 +1,14 @@
 """Debian's Prometheus scraping the real service with the project's scrape job and rules:
-every dashboard query and every rule expression is accepted, and the dashboards get data."""
+every dashboard query and every rule expression is accepted, and the dashboards get data.
+
+Prometheus scrapes the service twice, as two deployments (namespaces `production` and `staging`,
+each with its own instance name, no `cluster` label): with `$namespace` picked, a dashboard sees
+that deployment's series only, and the rules keep the two apart."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,15 +29,21 @@ from .processes import ServiceProcess
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA_MACROS = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "15s"}
+#: namespace -> the instance name its scrape of the service gets
+DEPLOYMENTS = {"production": "production-0", "staging": "staging-0"}
+SELECTOR = re.compile(r"\b[a-z_:]+\{[^}]*\}")
 
 
 def prometheus_binary() -> str:
     return required_tool("prometheus", "prometheus")
 
 
-def as_promql(expr: str) -> str:
-    for macro, value in GRAFANA_MACROS.items():
-        expr = expr.replace(macro, value)
+def as_promql(expr: str, namespace: str = "production") -> str:
+    """What Grafana sends: macros, and the variables as picked ("All" is `.*`; no cluster
+    label exists here, which "All" matches)."""
+    variables = {"$cluster": ".*", "$namespace": namespace, "$instance": ".*"}
+    for name, value in {**GRAFANA_MACROS, **variables}.items():
+        expr = expr.replace(name, value)
     assert "$" not in expr, f"unsubstituted Grafana variable in {expr!r}"
     return expr
 
@@ -55,7 +66,15 @@ async def prometheus(tmp_path: Path, service_under_load: ServiceProcess) -> Asyn
         "scrape_configs": [
             {
                 "job_name": "message-send-service",
-                "static_configs": [{"targets": [f"127.0.0.1:{service_under_load.port}"]}],
+                # the one service, scraped as two deployments, the way Kubernetes service
+                # discovery labels pods
+                "static_configs": [
+                    {
+                        "targets": [f"127.0.0.1:{service_under_load.port}"],
+                        "labels": {"namespace": namespace, "instance": instance},
+                    }
+                    for namespace, instance in DEPLOYMENTS.items()
+                ],
             }
         ],
     }
@@ -99,6 +118,30 @@ async def query(session: aiohttp.ClientSession, base: str, promql: str) -> dict[
     return data
 
 
+async def label_values(
+    session: aiohttp.ClientSession, base: str, variable_query: str, namespace: str
+) -> set[str]:
+    """A Grafana `label_values(series, label)` variable query, as Grafana runs it."""
+    match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable_query)
+    assert match, variable_query
+    series, label = as_promql(match.group(1), namespace), match.group(2)
+    async with session.get(
+        f"{base}/api/v1/label/{label}/values", params={"match[]": series}
+    ) as response:
+        body = await response.json()
+    assert body["status"] == "success", f"{variable_query}: {body.get('error')}"
+    return set(body["data"])
+
+
+async def wait_for_scrapes(session: aiohttp.ClientSession, base: str) -> None:
+    for _ in range(60):  # rates need a few scrapes after the traffic
+        data = await query(session, base, "count_over_time(messages_saved_total[1m])")
+        if data["result"] and float(data["result"][0]["value"][1]) >= 10:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError("Prometheus never scraped the service")
+
+
 async def drive_traffic(service: ServiceProcess, sandbox: Sandbox, seconds: float) -> None:
     """Sends, reads, receipts and bad requests, with Pusher failing now and then."""
     deadline = asyncio.get_running_loop().time() + seconds
@@ -132,13 +175,7 @@ async def test_prometheus_accepts_every_query_and_the_dashboards_get_data(
 ) -> None:
     await drive_traffic(service_under_load, sandbox, seconds=12)
     async with aiohttp.ClientSession() as session:
-        for _ in range(60):  # rates need a few scrapes after the traffic
-            data = await query(session, prometheus, "count_over_time(messages_saved_total[1m])")
-            if data["result"] and float(data["result"][0]["value"][1]) >= 10:
-                break
-            await asyncio.sleep(0.5)
-        else:
-            raise AssertionError("Prometheus never scraped the service")
+        await wait_for_scrapes(session, prometheus)
 
         empty = []
         panel_queries = dashboards.all_queries()
@@ -174,3 +211,63 @@ async def test_prometheus_accepts_every_query_and_the_dashboards_get_data(
     assert sum(r["health"] == "ok" for r in loaded) > 0
     assert exemplars == "success"
     assert not empty, "panel queries without data:\n" + "\n".join(empty)
+
+
+async def test_a_dashboard_with_one_namespace_picked_sees_only_that_deployment(
+    prometheus: str, service_under_load: ServiceProcess, sandbox: Sandbox
+) -> None:
+    await drive_traffic(service_under_load, sandbox, seconds=6)
+    model = dashboards.all_dashboards()["message-send-overview.json"]
+    variables = {v["name"]: v for v in model["templating"]["list"] if v["type"] == "query"}
+    async with aiohttp.ClientSession() as session:
+        await wait_for_scrapes(session, prometheus)
+
+        # the variables: no cluster label here (the list is empty, "All" matches), both
+        # namespaces, and the picked namespace's replica only
+        assert await label_values(session, prometheus, variables["cluster"]["query"], "") == set()
+        namespaces = await label_values(session, prometheus, variables["namespace"]["query"], "")
+        assert namespaces == set(DEPLOYMENTS)
+        instances = await label_values(
+            session, prometheus, variables["instance"]["query"], "staging"
+        )
+        assert instances == {"staging-0"}
+
+        # every selector of every panel query, with staging picked, selects staging's series
+        selectors = {
+            selector
+            for _, expr in dashboards.all_queries()
+            for selector in SELECTOR.findall(as_promql(expr, "staging"))
+        }
+        with_data = 0
+        for selector in sorted(selectors):
+            result = (await query(session, prometheus, selector))["result"]
+            seen = {series["metric"].get("namespace") for series in result}
+            assert seen <= {"staging"}, f"{selector} selects {seen}"
+            with_data += bool(result)
+        assert with_data > len(selectors) // 2, f"{with_data} of {len(selectors)} with data"
+
+        # whole panel queries: the replica count is staging's one, not both deployments' two;
+        # per-instance panels list staging's replica only
+        (build_info,) = [
+            expr for title, expr in dashboards.all_queries() if title == "Build version (replicas)"
+        ]
+        staging = (await query(session, prometheus, as_promql(build_info, "staging")))["result"]
+        assert [float(series["value"][1]) for series in staging] == [1]
+        both = await query(session, prometheus, as_promql(build_info, "staging|production"))
+        assert [float(series["value"][1]) for series in both["result"]] == [2]
+        per_instance = [expr for _, expr in dashboards.all_queries() if "by (instance" in expr]
+        assert per_instance
+        for expr in per_instance:
+            result = (await query(session, prometheus, as_promql(expr, "staging")))["result"]
+            assert result, expr
+            assert {series["metric"].get("instance") for series in result} == {"staging-0"}, expr
+
+        # the recording rules keep the deployments apart: one ratio per namespace
+        for _ in range(40):
+            data = await query(session, prometheus, "job:messages_send_errors:ratio_rate5m")
+            recorded = {series["metric"].get("namespace") for series in data["result"]}
+            if recorded == set(DEPLOYMENTS):
+                break
+            await asyncio.sleep(0.5)
+        assert recorded == set(DEPLOYMENTS), recorded
+        assert all(series["metric"]["job"] == "message-send-service" for series in data["result"])

@@ -1,5 +1,6 @@
 """The alert rules: promtool validates and unit-tests them; every alert is labelled, documented
-in RUNBOOK.md and covered by a firing and a non-firing promtool test case."""
+in RUNBOOK.md and covered by a firing and a non-firing promtool test case; every aggregation keeps
+the deployment's labels (cluster, namespace), and every alert is tested with two deployments."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ SEVERITIES = {"critical", "warning", "info", "none"}
 RECORD_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
 #: alerts whose whole point is to fire all the time: a non-firing case cannot exist
 ALWAYS_FIRING = {"Watchdog"}
+#: what every aggregation keeps: one deployment never adds up with another in one alert
+DEPLOYMENT_LABELS = ("cluster", "namespace", "job")
+AGGREGATION = re.compile(
+    r"\b(sum|min|max|avg|count|group|stddev|stdvar|topk|bottomk|quantile|count_values)\s*"
+    r"(?:(by|without)\s*\(([^)]*)\))?\s*\("
+)
+JOIN = re.compile(r"\b(and|unless)\b(?:\s+on\s*\(([^)]*)\))?")
 
 
 def promtool() -> str:
@@ -75,12 +83,31 @@ def runbook_anchors() -> list[str]:
     return anchors
 
 
+def promtool_tests() -> list[dict[str, Any]]:
+    """Every test (input series and cases) of every promtool test file."""
+    return [
+        test for path in promtool_test_files() for test in yaml.safe_load(path.read_text())["tests"]
+    ]
+
+
 def rule_tests() -> list[dict[str, Any]]:
     cases: list[dict[str, Any]] = []
-    for path in promtool_test_files():
-        for group in yaml.safe_load(path.read_text())["tests"]:
-            cases += group.get("alert_rule_test") or []
+    for test in promtool_tests():
+        cases += test.get("alert_rule_test") or []
     return cases
+
+
+Deployment = tuple[str | None, str | None]
+
+
+def input_deployments(test: dict[str, Any]) -> set[Deployment]:
+    """(cluster, namespace) of a promtool test's input series that have a namespace."""
+    found = set()
+    for item in test.get("input_series") or []:
+        labels = dict(re.findall(r'\b(cluster|namespace)="([^"]*)"', item["series"]))
+        if "namespace" in labels:
+            found.add((labels.get("cluster"), labels["namespace"]))
+    return found
 
 
 def test_promtool_checks_the_rule_files() -> None:
@@ -170,3 +197,60 @@ def test_the_always_firing_alert_is_a_constant() -> None:
         if rule["alert"] in ALWAYS_FIRING:
             assert rule["expr"].strip() == "vector(1)"
             assert rule["labels"]["severity"] == "none"
+
+
+@pytest.mark.parametrize(
+    "rule", list(rules()), ids=lambda rule: rule.get("alert") or rule["record"]
+)
+def test_aggregations_keep_the_deployment_labels(rule: dict[str, Any]) -> None:
+    """`by (cluster, namespace, job, …)` everywhere: replicas add up, deployments never do."""
+    expr = rule["expr"]
+    for operator, grouping, labels in AGGREGATION.findall(expr):
+        assert grouping == "by", f"{operator} without `by (cluster, namespace, job)` in {expr}"
+        kept = tuple(label.strip() for label in labels.split(","))
+        assert kept[: len(DEPLOYMENT_LABELS)] == DEPLOYMENT_LABELS, f"{operator} by {kept}"
+    for quantile in re.findall(r"histogram_quantile\([^,]*,\s*sum by \(([^)]*)\)", expr):
+        assert quantile == "cluster, namespace, job, le", expr
+    for selector in re.findall(r"\{[^}]*\}", expr):
+        assert 'job="message-send-service"' in selector, selector
+
+
+@pytest.mark.parametrize("rule", alerting_rules(), ids=lambda rule: rule["alert"])
+def test_alerts_join_on_the_deployment_labels(rule: dict[str, Any]) -> None:
+    """Recording rules' series (and the halves of a condition) are matched per deployment."""
+    for operator, labels in JOIN.findall(rule["expr"]):
+        assert labels == ", ".join(DEPLOYMENT_LABELS), f"{operator} in {rule['expr']}"
+
+
+def test_absent_also_looks_at_each_deployment() -> None:
+    """`absent()` alone knows no namespace: a deployment whose targets vanished while another's
+    remain must alert too, under its own labels."""
+    absents = [rule for rule in rules() if "absent(" in rule["expr"]]
+    assert absents
+    for rule in absents:
+        expr = rule["expr"]
+        assert "group by (cluster, namespace, job) (max_over_time(up{" in expr, expr
+        assert "unless on (cluster, namespace, job)" in expr, expr
+        assert re.search(r"\bor on \(job\)\s*absent\(", expr), expr
+
+
+def test_every_alert_is_tested_with_two_deployments() -> None:
+    """A case per alert where series of two deployments go in and the alert fires for one of
+    them only, its labels included (promtool compares the whole list of alerts)."""
+    proven: dict[str, set[Deployment]] = {}
+    for test in promtool_tests():
+        deployments = input_deployments(test)
+        for case in test.get("alert_rule_test") or []:
+            labels = [alert["exp_labels"] for alert in case.get("exp_alerts") or []]
+            firing = {(label.get("cluster"), label.get("namespace")) for label in labels}
+            if labels and firing < deployments:
+                proven.setdefault(case["alertname"], set()).update(deployments)
+    missing = {rule["alert"] for rule in alerting_rules()} - ALWAYS_FIRING - set(proven)
+    assert not missing, f"no two-deployment promtool case where only one fires: {sorted(missing)}"
+    # two namespaces side by side, and one namespace name in two clusters
+    tested = set().union(*proven.values())
+    assert len({namespace for _, namespace in tested}) >= 2
+    assert any(
+        len({cluster for cluster, other in tested if other == namespace}) >= 2
+        for _, namespace in tested
+    ), "no promtool case with one namespace in two clusters"

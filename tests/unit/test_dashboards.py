@@ -1,5 +1,6 @@
 """The Grafana dashboards: the committed JSON is the generator's output, and every panel keeps
-the project's rules (datasource variable, units, rate windows, alert thresholds, metric names)."""
+the project's rules (datasource and deployment variables, units, rate windows, alert thresholds,
+metric names)."""
 
 from __future__ import annotations
 
@@ -50,8 +51,35 @@ OTHER_METRICS = {
 }
 SERIES = OTHER_METRICS | {h + s for h in HISTOGRAMS for s in ("_bucket", "_count", "_sum")}
 METRIC_NAME = re.compile(r"messages_[a-z_]+|http_server_[a-z_]+")
+#: a series the service exports, or Prometheus' `up` of its targets, and its selector if any
+SELECTOR = re.compile(r"\b(messages_[a-z_]+|http_server_[a-z_]+|up)\b(\{[^}]*\})?")
 RANGE_FUNCTION = re.compile(r"\b(rate|increase)\(([^\[\]()]*)\[([^\]]*)\]\)")
 GRAFANA_MACROS = {"$__rate_interval": "1m", "$__range": "5m"}
+#: what Grafana puts in for the template variables: "All" (`.*`), or one namespace
+VARIABLES = {"$cluster": ".*", "$namespace": "production", "$instance": ".*"}
+JOB = 'job="message-send-service"'
+DEPLOYMENT = (JOB, 'cluster=~"$cluster"', 'namespace=~"$namespace"')
+REPLICAS = 'instance=~"$instance"'
+#: name -> (label_values query, multi-value, "All" value); in this order, after `datasource`
+DEPLOYMENT_VARIABLES = {
+    "cluster": (
+        'label_values(messages_build_info{job="message-send-service"}, cluster)',
+        False,
+        ".*",
+    ),
+    "namespace": (
+        'label_values(messages_build_info{job="message-send-service", cluster=~"$cluster"}, '
+        "namespace)",
+        False,
+        None,
+    ),
+    "instance": (
+        'label_values(up{job="message-send-service", cluster=~"$cluster", '
+        'namespace=~"$namespace"}, instance)',
+        True,
+        ".*",
+    ),
+}
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +164,26 @@ def test_dashboard_settings(models: dict[str, Model], uid: str) -> None:
     variables = {v["name"]: v for v in model["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
+    assert list(variables) == ["datasource", *DEPLOYMENT_VARIABLES]
+
+
+@pytest.mark.parametrize("uid", sorted(DASHBOARDS))
+def test_deployment_variables_list_what_the_ones_before_select(
+    models: dict[str, Model], uid: str
+) -> None:
+    """cluster (may be empty: "All" is `.*`), then one namespace, then replicas (or "All")."""
+    variables = {v["name"]: v for v in models[uid]["templating"]["list"]}
+    for name, (query, multi, all_value) in DEPLOYMENT_VARIABLES.items():
+        variable = variables[name]
+        assert variable["type"] == "query", name
+        assert variable["datasource"] == DATASOURCE, name
+        assert variable["query"] == query, name
+        assert variable["multi"] is multi, name
+        assert variable["includeAll"] is (all_value is not None), name
+        assert variable.get("allValue") == all_value, name
+        assert variable["refresh"] == 2, f"{name}: refreshed on time range change"
+    # a namespace is one deployment: picking "All" of them would add staging to production
+    assert not variables["namespace"]["includeAll"] and not variables["namespace"]["multi"]
 
 
 @pytest.mark.parametrize("uid", sorted(DASHBOARDS))
@@ -224,7 +272,7 @@ def test_histograms_are_read_through_quantiles_or_bucket_shares() -> None:
 
 def test_queries_are_plain_promql_once_grafana_macros_are_substituted() -> None:
     for title, expr in dashboards.all_queries():
-        for macro, value in GRAFANA_MACROS.items():
+        for macro, value in {**GRAFANA_MACROS, **VARIABLES}.items():
             expr = expr.replace(macro, value)
         assert "$" not in expr, (title, expr)
         depth = {"(": 0, "{": 0}
@@ -239,13 +287,26 @@ def test_queries_are_plain_promql_once_grafana_macros_are_substituted() -> None:
         assert expr.count('"') % 2 == 0, (title, expr)
 
 
-def test_every_selector_names_the_service_job() -> None:
+def test_every_selector_names_the_service_job_and_the_deployment() -> None:
+    """job as ever, and the `cluster` and `namespace` variables: one deployment at a time."""
     for title, expr in dashboards.all_queries():
-        selectors = re.findall(r"(?:messages|http_server)_[a-z_]+(\{[^}]*\})?", expr)
-        assert selectors and all('job="message-send-service"' in s for s in selectors), (
-            title,
-            expr,
-        )
+        selectors = [selector for _, selector in SELECTOR.findall(expr)]
+        assert selectors, (title, expr)
+        for selector in selectors:
+            matchers = selector.strip("{}").split(", ")
+            assert matchers[: len(DEPLOYMENT)] == list(DEPLOYMENT), (title, selector)
+
+
+def test_every_query_but_the_slo_figures_follows_the_instance_variable() -> None:
+    """Picking replicas narrows every graph; an SLO over the time range stays the deployment's."""
+    slo, filtered = 0, 0
+    for title, expr in dashboards.all_queries():
+        whole_deployment = "[$__range]" in expr
+        for _, selector in SELECTOR.findall(expr):
+            assert (REPLICAS in selector) is not whole_deployment, (title, selector)
+        slo += whole_deployment
+        filtered += not whole_deployment
+    assert slo >= 5 and filtered > 30
 
 
 def test_database_wide_gauges_are_never_summed() -> None:
@@ -358,4 +419,7 @@ def test_delivery_mode_is_named_not_numbered(models: dict[str, Model]) -> None:
     (mapping,) = p["fieldConfig"]["defaults"]["mappings"]
     texts = {value: result["text"] for value, result in mapping["options"].items()}
     assert texts == {"0": "async", "1": "sync (rollback)"}
-    assert exprs(p) == ['max(messages_delivery_mode{job="message-send-service", mode="sync"})']
+    assert exprs(p) == [
+        'max(messages_delivery_mode{job="message-send-service", cluster=~"$cluster", '
+        'namespace=~"$namespace", instance=~"$instance", mode="sync"})'
+    ]
