@@ -6,13 +6,17 @@ INSTALLED := $(VENV)/.installed
 JS_MODULES := tests/js/node_modules/.installed
 CLIENT_MODULES := client/node_modules/.installed
 DOCUMENT_MODULES := bench/document/node_modules/.installed
+# checkov (tests/integration/test_kubernetes.py) pins older versions of packages the project's
+# venv uses, so it gets a venv of its own
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/.installed
 
 .PHONY: run test lint typecheck client-test system-deps test-system-deps dashboards schema bench clean
 
 run: system-deps $(INSTALLED) $(CLIENT_MODULES)
 	$(BIN)/python -m service dev
 
-test: test-system-deps $(INSTALLED) $(JS_MODULES) $(CLIENT_MODULES) $(DOCUMENT_MODULES) lint typecheck client-test
+test: test-system-deps $(INSTALLED) $(CHECKOV) $(JS_MODULES) $(CLIENT_MODULES) $(DOCUMENT_MODULES) lint typecheck client-test
 	$(BIN)/pytest
 
 # the JavaScript client: unit tests (node's own runner) and its types checked by tsc
@@ -36,6 +40,12 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
 	@touch $@
 
 $(JS_MODULES): tests/js/package.json tests/js/package-lock.json
@@ -62,4 +72,4 @@ schema: $(INSTALLED)
 	$(BIN)/python -m service.devtools.schema
 
 clean:
-	rm -rf $(VENV) tests/js/node_modules client/node_modules bench/document/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) tests/js/node_modules client/node_modules bench/document/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from . import rendered
+from . import prometheus_operator, rendered
 
 OUTPUT_DIR = Path(__file__).resolve().parent
 
@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     check = parser.parse_args(argv).check
     stale = [name for name, text in sorted(rendered().items()) if not _emit(name, text, check)]
+    stale += prometheus_operator.regenerate(check)  # deploy/kubernetes/monitoring/
     if stale:
         print(f"out of date: {', '.join(stale)}; run `python -m dashboards`", file=sys.stderr)
     return 1 if stale else 0
