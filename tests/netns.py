@@ -177,8 +177,8 @@ class Hosts:
     @staticmethod
     def _neighbour(namespace: str, peer: str, cut: bool) -> None:
         if cut:  # frames for `peer` go to a MAC nobody has: dropped, nothing answers
-            _in(namespace, "ip", "neigh", "replace", peer, "lladdr", _NOWHERE_MAC, "nud",
-                "permanent", "dev", "eth0")  # fmt: skip
+            neighbour = ("lladdr", _NOWHERE_MAC, "nud", "permanent", "dev", "eth0")
+            _in(namespace, "ip", "neigh", "replace", peer, *neighbour)
         else:
             _in(namespace, "ip", "neigh", "del", peer, "dev", "eth0", check=False)
 
