@@ -72,16 +72,18 @@ class LocalPostgres:
     #: the OS cache); only an OS crash would. synchronous_commit stays on: with it off an
     #: immediate stop loses the last commits, which the outage tests would see.
     durable: bool = True
+    #: where it listens (and its URLs point): a test host's address instead of loopback
+    listen_address: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()  # pg_ctl runs elsewhere; paths must be absolute
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://postgres@{self.listen_address}:{self.port}/postgres"
 
     def url_for(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://postgres@{self.listen_address}:{self.port}/{database}"
 
     @classmethod
     def started_in_temporary_folder(cls, *, durable: bool, prefix: str) -> LocalPostgres:
@@ -116,7 +118,7 @@ class LocalPostgres:
         )
 
     def start(self) -> None:
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir}"
+        options = f"-p {self.port} -c listen_addresses={self.listen_address} -k {self.data_dir}"
         if not self.durable:
             options += " -c fsync=off -c full_page_writes=off"
         self._run(

@@ -56,35 +56,12 @@ QUICK = {
 class NamespacedPostgres(LocalPostgres):
     """LocalPostgres run on the msgtest-pg host, listening on its address."""
 
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@{PG_IP}:{self.port}/postgres"
-
-    def url_for(self, database: str) -> str:
-        return f"postgresql://postgres@{PG_IP}:{self.port}/{database}"
-
     def start(self) -> None:
         hba = self.data_dir / "pg_hba.conf"
         if "10.77.0.0/24" not in hba.read_text():
             with hba.open("a") as lines:
                 lines.write("host all all 10.77.0.0/24 trust\n")
-        options = (
-            f"-p {self.port} -c listen_addresses={PG_IP} -k {self.data_dir}"
-            " -c fsync=off -c full_page_writes=off"
-        )
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.data_dir),
-            "-l",
-            str(self.data_dir / "server.log"),
-            "-o",
-            options,
-            "-w",
-            "-t",
-            "30",
-            "start",
-        )
+        super().start()
 
     def _command(self, tool: str, *args: str) -> list[str]:
         return ["ip", "netns", "exec", PG, *super()._command(tool, *args)]
@@ -362,7 +339,7 @@ def _start_postgres(tmp_path: Path) -> NamespacedPostgres:
     base.mkdir()
     base.chmod(0o755)  # the postgres system user must reach its data folder
     tmp_path.chmod(0o755)
-    postgres = NamespacedPostgres(base / "data", PG_PORT, durable=False)
+    postgres = NamespacedPostgres(base / "data", PG_PORT, durable=False, listen_address=PG_IP)
     postgres.initialise()
     postgres.start()
     return postgres
