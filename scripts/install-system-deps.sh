@@ -2,7 +2,8 @@
 # Installs the Debian packages the service's dev mode and test suite need, when missing:
 # PostgreSQL server binaries (initdb, pg_ctl), node + npm (for the pusher-js tests), and
 # Prometheus with promtool and amtool (alert rule tests, the real-Prometheus test), and wrk
-# (the benchmark's load generator, which the suite smoke-tests), and Chromium (the browser tests).
+# (the benchmark's load generator, which the suite smoke-tests), Chromium (the browser tests),
+# and iproute2 + nftables (the test hosts of the partition tests).
 # Does nothing when everything is already there; needs root (or sudo) and apt-get otherwise.
 set -euo pipefail
 
@@ -20,6 +21,9 @@ if [ "${1:-}" = "--test" ]; then
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
   # the browser tests and the receipt benchmark drive Debian's Chromium through Playwright
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  # the fault tests' test hosts: network namespaces (iproute2) cut apart by nft drop rules
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v nft >/dev/null 2>&1 || missing+=(nftables)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -10,6 +10,8 @@ from enum import Enum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from .database_url import check_cluster_url, hosts_of
+
 _T = TypeVar("_T", bound=str)
 _N = TypeVar("_N", int, float)
 
@@ -54,9 +56,13 @@ def postgresql_url(value: str) -> str:
     if parts.scheme not in ("postgresql", "postgres"):
         raise ConfigError("DATABASE_URL must look like postgresql://user:pass@host:port/db")
     try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        hosts_of(value)  # each host's port
     except ValueError:
         raise ConfigError("DATABASE_URL has an invalid port") from None
+    try:
+        check_cluster_url(value)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return value
 
 

@@ -185,6 +185,8 @@ _SERVICE_VARIABLES: dict[str, tuple[str, Parser]] = {
     "SEND_RATE_PER_SECOND": ("send_rate_per_second", positive_float_or_unset),
     "SEND_RATE_BURST": ("send_rate_burst", positive_int),
     "SEND_BATCH_MAX_ROWS": ("send_batch_max_rows", positive_int),
+    "DB_CONNECT_TIMEOUT_SECONDS": ("db_connect_timeout_seconds", positive_float),
+    "DB_COMMAND_TIMEOUT_SECONDS": ("db_command_timeout_seconds", positive_float),
 }
 
 _PUSHER_VARIABLES: dict[str, tuple[str, Parser]] = {

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 
 PREFIX = "msgtest-"
@@ -28,6 +29,7 @@ SUBNET = 24
 HOSTS: dict[str, str] = {
     f"{PREFIX}pg": "10.77.0.2",
     f"{PREFIX}pusher": "10.77.0.3",
+    f"{PREFIX}pg2": "10.77.0.4",  # a PostgreSQL standby
     f"{PREFIX}a": "10.77.0.11",
     f"{PREFIX}b": "10.77.0.12",
 }
@@ -125,19 +127,22 @@ class Hosts:
         _in(SWITCH, "ip", "link", "set", switch_end, "up")
 
     async def run(
-        self, host: str, argv: Sequence[str], env: Mapping[str, str]
+        self, host: str, argv: Sequence[str], env: Mapping[str, str], *, log: Path
     ) -> asyncio.subprocess.Process:
-        """`argv` on `host` (ip netns exec replaces itself with it: the pid is the program's)."""
-        return await asyncio.create_subprocess_exec(
-            "ip",
-            "netns",
-            "exec",
-            host,
-            *argv,
-            env=dict(env),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        """`argv` on `host` (ip netns exec replaces itself with it: the pid is the program's),
+        its output appended to `log` (a file, not a pipe nobody reads: a full pipe would stall
+        the program at its next log line)."""
+        with log.open("ab") as output:
+            return await asyncio.create_subprocess_exec(
+                "ip",
+                "netns",
+                "exec",
+                host,
+                *argv,
+                env=dict(env),
+                stdout=output,
+                stderr=output,
+            )
 
     async def cut(self, src_host: str, dst_ip: str) -> None:
         """Silently drop traffic between `src_host` and `dst_ip`, both ways."""
@@ -146,33 +151,57 @@ class Hosts:
     async def heal(self, src_host: str, dst_ip: str) -> None:
         await asyncio.to_thread(self._set_cut, src_host, dst_ip, False)
 
+    async def isolate(self, host: str) -> None:
+        """Cut `host` off from every other host (and from the test): a machine that vanished."""
+        for other in [ROOT_IP, *self.addresses.values()]:
+            if other != self.addresses[host]:
+                await self.cut(host, other)
+
+    async def rejoin(self, host: str) -> None:
+        for other in [ROOT_IP, *self.addresses.values()]:
+            if other != self.addresses[host]:
+                await self.heal(host, other)
+
     def _set_cut(self, src_host: str, dst_ip: str, cut: bool) -> None:
         dst_host = self._host_of(dst_ip)
         src_ip = self.addresses[src_host]
         sides = [(src_host, dst_ip)] + ([(dst_host, src_ip)] if dst_host else [])
         for namespace, peer in sides:
+            (self._cuts.add if cut else self._cuts.discard)((namespace, peer))
             if self.use_nft:
-                self._nft(namespace, peer, cut)
+                self._nft(namespace, sorted(p for n, p in self._cuts if n == namespace))
             else:
                 self._neighbour(namespace, peer, cut)
-            (self._cuts.add if cut else self._cuts.discard)((namespace, peer))
 
     def _host_of(self, address: str) -> str | None:
         return next((h for h, a in self.addresses.items() if a == address), None)
 
     @staticmethod
-    def _nft(namespace: str, peer: str, cut: bool) -> None:
-        if cut:
-            _in(namespace, "nft", "add", "table", "inet", "cut")
-            _in(
-                namespace,
-                "nft",
-                "add chain inet cut out { type filter hook output priority 0 ; }",
-            )
-            _in(namespace, "nft", "add", "rule", "inet", "cut", "out", "ip", "daddr", peer, "drop")
-        else:
-            # one table per namespace, rules for each peer: simplest is to flush and re-add
-            _in(namespace, "nft", "delete", "table", "inet", "cut", check=False)
+    def _nft(namespace: str, peers: list[str]) -> None:
+        """The namespace's `cut` table rebuilt to drop what goes to or comes from `peers`:
+        one atomic `nft -f` transaction, so a heal of one path never opens another."""
+        script = ["table inet cut", "delete table inet cut"]
+        if peers:
+            addresses = ", ".join(peers)
+            script += [
+                "table inet cut {",
+                "  chain out { type filter hook output priority 0; policy accept;",
+                f"    ip daddr {{ {addresses} }} drop",
+                "  }",
+                "  chain in { type filter hook input priority 0; policy accept;",
+                f"    ip saddr {{ {addresses} }} drop",
+                "  }",
+                "}",
+            ]
+        result = subprocess.run(
+            ["ip", "netns", "exec", namespace, "nft", "-f", "-"],
+            input="\n".join(script) + "\n",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"nft in {namespace} failed: {result.stderr.strip()}")
 
     @staticmethod
     def _neighbour(namespace: str, peer: str, cut: bool) -> None:

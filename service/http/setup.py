@@ -35,10 +35,13 @@ def setup(app: web.Application) -> None:
 async def _send_writer(app: web.Application) -> AsyncIterator[None]:
     """Appended after delivery's contexts, so it closes first: the last sends are committed
     while delivery and the pool are still there to take them."""
+    settings = app[SETTINGS]
     writer = SendWriter(
         messages_of(app),
         database_of(app),
-        max_rows=app[SETTINGS].send_batch_max_rows,
+        max_rows=settings.send_batch_max_rows,
+        # a send waits for a connection and one statement, never longer (then 503)
+        deadline=settings.db_connect_timeout_seconds + settings.db_command_timeout_seconds,
         tracer=store_tracer_of(app),
         on_batch=metrics_of(app).db_insert_batch_rows.observe,
     )

@@ -4,6 +4,7 @@ driver errors into the service's own."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TypeAlias
@@ -13,7 +14,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from ..errors import DatabaseUnavailable, ValidationFailed
 from ..settings import Settings
-from . import queries
+from . import hosts, queries
 
 #: what `Database.connection` yields: a pooled connection (generic only in the type stubs)
 Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
@@ -32,6 +33,11 @@ _UNAVAILABLE = (
     # a connection whose protocol state an outage broke ("another operation is in progress")
     asyncpg.exceptions.InternalClientError,
 )
+
+
+#: what ends a connection's use with a statement perhaps still running: released without
+#: waiting for its cancellation
+_ABANDONED = (*_UNAVAILABLE, asyncio.CancelledError)
 
 
 @contextmanager
@@ -63,6 +69,8 @@ class Database:
         self._pool = pool
         self._url = url
         self._connect_timeout = connect_timeout
+        #: connections going back to the pool in the background (see `connection`)
+        self._releasing: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(
@@ -83,6 +91,7 @@ class Database:
                 command_timeout=command_timeout,
                 timeout=connect_timeout,
                 reset=keep_session,
+                connect=hosts.connect,  # a multi-host URL: every host at once
             )
         assert pool is not None  # create_pool returns None only when awaited as a non-coroutine
         return cls(pool, url=url, connect_timeout=connect_timeout)
@@ -105,19 +114,43 @@ class Database:
         with database_errors_translated():
             async with asyncio.timeout(self._connect_timeout):
                 connection = await self._pool.acquire()
+            handed_back = False
             try:
                 yield connection
             except asyncpg.exceptions.InternalClientError:
                 connection.terminate()  # never hand a broken connection out again
                 raise
+            except _ABANDONED:
+                # A statement that timed out or was cancelled: asyncpg sends a CancelRequest
+                # over a new connection, and release() waits for it. Wait for that as long as
+                # opening a connection may take — a reachable server has then cancelled the
+                # statement, so a 503 does not commit later — but no longer: behind a silent
+                # partition the cancel cannot arrive, and waiting out its own timeout made
+                # every send pay the command timeout twice. Past that, it finishes in the
+                # background (terminating instead would let the statement run on, and
+                # perhaps commit, even on a reachable server).
+                handed_back = True
+                await self._release_within(connection, self._connect_timeout)
+                raise
             finally:
-                await self._pool.release(connection)
+                if not handed_back:
+                    await self._pool.release(connection)
+
+    async def _release_within(self, connection: Connection, seconds: float) -> None:
+        task = asyncio.create_task(self._release_quietly(connection))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+        await asyncio.wait({task}, timeout=seconds)  # never cancels the release itself
+
+    async def _release_quietly(self, connection: Connection) -> None:
+        with contextlib.suppress(Exception):  # asyncpg terminates what it cannot cancel
+            await self._pool.release(connection)
 
     async def dedicated_connection(self) -> asyncpg.Connection:
         """A connection of its own, outside the pool, for session state (LISTEN); the caller
         closes it."""
         with database_errors_translated():
-            return await asyncpg.connect(self._url, timeout=self._connect_timeout)
+            return await hosts.connect(self._url, timeout=self._connect_timeout)
 
     async def execute(self, query: str, *args: object) -> None:
         """One statement on a pooled connection."""
@@ -130,4 +163,6 @@ class Database:
             await connection.fetchval(queries.PING)
 
     async def close(self) -> None:
+        if self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)
         await self._pool.close()

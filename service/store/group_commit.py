@@ -23,6 +23,7 @@ import asyncpg
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from ..errors import DatabaseUnavailable
 from . import queries
 from .database import Database
 from .messages import MessageStore, ordered_pair
@@ -60,12 +61,14 @@ class SendWriter:
         database: Database,
         *,
         max_rows: int,
+        deadline: float,
         tracer: trace.Tracer,
         on_batch: Callable[[int], None] = lambda rows: None,
     ) -> None:
         self._store = store
         self._database = database
         self._max_rows = max_rows
+        self._deadline = deadline
         self._tracer = tracer
         self._on_batch = on_batch
         self._waiting: deque[_Waiting] = deque()
@@ -81,6 +84,20 @@ class SendWriter:
         return len(self._waiting)
 
     async def store(self, send: NewSend) -> StoredSend:
+        """The stored send, within `deadline` seconds (the pool's connect timeout plus one
+        statement's; a statement given up on may take up to the connect timeout more to be
+        cancelled, see `Database.connection`) or `DatabaseUnavailable`: a send queued behind
+        statements that hang on a dead connection must not wait for each of them in turn. A
+        send given up on while queued is not written; one given up on while its batch runs
+        may still commit, as a statement that timed out may have: the client's retry with the
+        same clientMessageId finds it."""
+        try:
+            async with asyncio.timeout(self._deadline):
+                return await self._store_now_or_queued(send)
+        except TimeoutError as error:
+            raise DatabaseUnavailable() from error
+
+    async def _store_now_or_queued(self, send: NewSend) -> StoredSend:
         if self._closed or (self._idle.is_set() and not self._waiting):
             # quiet (or shutting down, when handlers are done anyway): no batch to wait for
             self._idle.clear()
@@ -123,6 +140,8 @@ class SendWriter:
         batch: dict[tuple[int, str] | int, _Waiting] = {}
         while self._waiting and len(batch) < self._max_rows:
             waiting = self._waiting.popleft()
+            if waiting.answer.done():  # given up on (deadline, request gone): not written
+                continue
             send = waiting.send
             if send.client_message_id is None:
                 batch[id(waiting)] = waiting

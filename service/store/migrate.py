@@ -18,6 +18,8 @@ from pathlib import Path
 
 import asyncpg
 
+from . import hosts
+
 log = logging.getLogger(__name__)
 
 # Any fixed 64-bit number works; it only has to be the same for every replica.
@@ -118,7 +120,7 @@ async def apply_migrations(connection: asyncpg.Connection, *, upto: int | None =
 
 async def migrate(database_url: str, *, upto: int | None = None) -> list[str]:
     """Connect, apply pending migrations (up to number `upto`, when given), disconnect."""
-    connection = await asyncpg.connect(database_url)
+    connection = await hosts.connect(database_url)
     try:
         return await apply_migrations(connection, upto=upto)
     finally:

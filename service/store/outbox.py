@@ -42,13 +42,21 @@ class Outbox:
         self, ids: Sequence[int], delays: Sequence[float], error: str, *, count_attempt: bool
     ) -> None:
         await self._database.execute(
-            queries.RELEASE_FOR_RETRY, list(ids), list(delays), error, count_attempt
+            queries.RELEASE_FOR_RETRY,
+            list(ids),
+            list(delays),
+            error,
+            count_attempt,
+            self.claim.replica,
         )
 
     async def dead_letter(self, ids: Sequence[int], reason: str) -> list[int]:
-        """Give up on these messages; returns the ids not already given up on."""
+        """Give up on these messages, those this replica still holds; returns the ids given up
+        on now (not those given up on before, delivered or taken over meanwhile)."""
         async with self._database.connection() as connection:
-            rows = await connection.fetch(queries.DEAD_LETTER, list(ids), reason)
+            rows = await connection.fetch(
+                queries.DEAD_LETTER, list(ids), reason, self.claim.replica
+            )
         return [row["id"] for row in rows]
 
     async def release(self, ids: Sequence[int]) -> None:

@@ -166,22 +166,25 @@ WHERE id = ANY($1::bigint[]) AND delivered_at IS NULL
 """
 
 #: hand messages back to the relay: retry each id $1[i] after $2[i] seconds, recording
-#: error $3 and counting an attempt when $4
+#: error $3 and counting an attempt when $4 — only those replica $5 still holds: a replica
+#: that was frozen past its lease must not take back a claim another replica holds now
 RELEASE_FOR_RETRY = """
 UPDATE messages AS m
 SET claimed_by = NULL, claimed_until = NULL, last_error = $3,
     next_attempt_at = now() + make_interval(secs => r.delay),
     delivery_attempts = m.delivery_attempts + CASE WHEN $4 THEN 1 ELSE 0 END
 FROM unnest($1::bigint[], $2::float8[]) AS r(id, delay)
-WHERE m.id = r.id AND m.delivered_at IS NULL
+WHERE m.id = r.id AND m.delivered_at IS NULL AND m.claimed_by = $5
 """
 
-#: give up on messages $1 with reason $2; returns the ids that were not already given up on
+#: give up on messages $1 with reason $2, those replica $3 still holds (see RELEASE_FOR_RETRY);
+#: returns the ids given up on now
 DEAD_LETTER = """
 UPDATE messages
 SET dead_lettered_at = now(), dead_letter_reason = $2, last_error = $2,
     claimed_by = NULL, claimed_until = NULL, delivery_attempts = delivery_attempts + 1
 WHERE id = ANY($1::bigint[]) AND delivered_at IS NULL AND dead_lettered_at IS NULL
+  AND claimed_by = $3
 RETURNING id
 """
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from service.database_url import hosts_of
 from service.environment import ConfigError
 from service.settings import Secret, Settings
 
@@ -46,6 +47,12 @@ def test_required_variables(name: str) -> None:
     [
         ("DATABASE_URL", "http://x"),
         ("DATABASE_URL", "postgresql://h:notaport/db"),
+        ("DATABASE_URL", "postgresql://u@a:5432,b:99999/db?target_session_attrs=read-write"),
+        # several hosts, but nothing says which is the primary: writes could go to a standby
+        ("DATABASE_URL", "postgresql://u@a:5432,b:5432/db"),
+        ("DATABASE_URL", "postgresql://u@a,b/db?target_session_attrs=any"),
+        ("DB_COMMAND_TIMEOUT_SECONDS", "0"),
+        ("DB_CONNECT_TIMEOUT_SECONDS", "soon"),
         ("PORT", "70000"),
         ("PUSHER_PORT", "x"),
         ("PUSHER_SCHEME", "ftp"),
@@ -58,6 +65,15 @@ def test_required_variables(name: str) -> None:
 def test_bad_values_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({**BASE, name: value})
+
+
+def test_a_cluster_url_names_every_host() -> None:
+    url = "postgresql://u:p@db-a:5433,[::1]:5434,db-c/db?target_session_attrs=read-write"
+    settings = Settings.from_env({**BASE, "DATABASE_URL": url, "DB_CONNECT_TIMEOUT_SECONDS": "0.5"})
+    assert settings.database_url.reveal() == url
+    assert hosts_of(url) == [("db-a", 5433), ("::1", 5434), ("db-c", None)]
+    assert settings.db_connect_timeout_seconds == 0.5
+    assert settings.db_command_timeout_seconds == 5  # the default
 
 
 def test_pusher_host_overrides() -> None:
