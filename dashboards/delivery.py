@@ -219,8 +219,13 @@ def dead_letters() -> timeseries.Panel:
         unit="short",
         description="Events given up on (permanent rejection by Pusher or attempts exhausted), "
         "per interval. Each one is a message its recipient never got live; each has a "
-        "Sentry event tagged message_id.",
-        queries=[Query(q.sum_increase("messages_dead_lettered_total"), "dead-lettered")],
+        "Sentry event tagged message_id. 'claims lapsed': events a replica dropped because "
+        "it had not renewed their claim for a lease (it was paused, or cut off from "
+        "PostgreSQL); not lost: another replica or the relay delivers them.",
+        queries=[
+            Query(q.sum_increase("messages_dead_lettered_total"), "dead-lettered"),
+            Query(q.sum_increase("messages_delivery_claims_lapsed_total"), "claims lapsed"),
+        ],
         bars=True,
         width=8,
     )

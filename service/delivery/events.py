@@ -4,7 +4,8 @@ Pusher's limits, and the `Delivery` that carries it through this replica."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +69,9 @@ class Delivery:
     attempts: int = 0
     #: the send request's span: the delivery span links to it (it outlives the request)
     origin: trace.SpanContext | None = None
+    #: when this replica took its claim (monotonic, just after the claiming statement): with
+    #: the last renewal, how long the claim is known to last (`Outbox.still_holds`)
+    claimed_at: float = field(default_factory=time.monotonic)
 
     @classmethod
     def from_request(cls, message: Message, socket_id: str | None, data: str) -> Delivery:

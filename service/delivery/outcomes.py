@@ -29,6 +29,20 @@ class DeliveryOutcomes:
         self._ledger = ledger
         self._metrics = metrics
 
+    def lapsed(self, batch: Sequence[Delivery]) -> list[Delivery]:
+        """The events whose claims may have lapsed (this replica was paused or cut off from
+        the database past its lease): another replica may be delivering them now, so they
+        are dropped from memory, not sent; if nobody took them, the relay claims them
+        again (the lease has run out)."""
+        lapsed = [d for d in batch if not self._outbox.still_holds(d.claimed_at)]
+        if lapsed:
+            self._metrics.delivery_claims_lapsed.inc(len(lapsed))
+            log.warning(
+                "claims lapsed before their Pusher call; events dropped, the relay delivers",
+                extra={"message_ids": [d.message_id for d in lapsed]},
+            )
+        return lapsed
+
     def repeating(self, batch: Sequence[Delivery]) -> None:
         """A call is about to go out: count it as a retry if it carries an event that failed
         before."""

@@ -140,6 +140,10 @@ class DeliveryPipeline:
 
     async def _call_pusher(self, batch: Sequence[Delivery]) -> str:
         """The HTTP call itself, unless the circuit forbids it; returns the span's outcome."""
+        if lapsed := self._outcomes.lapsed(batch):
+            batch = [d for d in batch if d not in lapsed]
+            if not batch:
+                return "claim_lapsed"
         if not self._breaker.allow():
             # not a failed call: nothing to log per message
             wait = self._breaker.seconds_until_retry()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TypeAlias
@@ -65,10 +66,20 @@ class Database:
     `DeadLetters`): each access waits at most `connect_timeout` for a connection and sees
     driver errors as the service's own."""
 
-    def __init__(self, pool: asyncpg.Pool, *, url: str, connect_timeout: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        url: str,
+        connect_timeout: float,
+        command_timeout: float = 5.0,
+    ) -> None:
         self._pool = pool
         self._url = url
         self._connect_timeout = connect_timeout
+        #: a release may close the connection (after `expire_connections`): politely, which
+        #: on a host that vanished would wait forever without a bound
+        self._release_timeout = command_timeout
         #: connections going back to the pool in the background (see `connection`)
         self._releasing: set[asyncio.Task[None]] = set()
 
@@ -94,7 +105,7 @@ class Database:
                 connect=hosts.connect,  # a multi-host URL: every host at once
             )
         assert pool is not None  # create_pool returns None only when awaited as a non-coroutine
-        return cls(pool, url=url, connect_timeout=connect_timeout)
+        return cls(pool, url=url, connect_timeout=connect_timeout, command_timeout=command_timeout)
 
     @classmethod
     async def for_service(cls, settings: Settings) -> Database:
@@ -130,11 +141,16 @@ class Database:
                 # background (terminating instead would let the statement run on, and
                 # perhaps commit, even on a reachable server).
                 handed_back = True
+                if not isinstance(sys.exc_info()[1], asyncio.CancelledError):
+                    # the server (or the path to it) failed: the idle connections to it are
+                    # probably dead too, and each would cost a statement timeout to find out
+                    # (after a failover, every one of them points at the old primary)
+                    await self._pool.expire_connections()
                 await self._release_within(connection, self._connect_timeout)
                 raise
             finally:
                 if not handed_back:
-                    await self._pool.release(connection)
+                    await self._pool.release(connection, timeout=self._release_timeout)
 
     async def _release_within(self, connection: Connection, seconds: float) -> None:
         task = asyncio.create_task(self._release_quietly(connection))
@@ -144,7 +160,7 @@ class Database:
 
     async def _release_quietly(self, connection: Connection) -> None:
         with contextlib.suppress(Exception):  # asyncpg terminates what it cannot cancel
-            await self._pool.release(connection)
+            await self._pool.release(connection, timeout=self._release_timeout)
 
     async def dedicated_connection(self) -> asyncpg.Connection:
         """A connection of its own, outside the pool, for session state (LISTEN); the caller

@@ -3,6 +3,8 @@ dead-letter, release."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Sequence
 
 from . import queries
@@ -17,6 +19,9 @@ class Outbox:
     def __init__(self, database: Database, claim: Claim) -> None:
         self._database = database
         self.claim = claim
+        #: when the last successful renewal started (monotonic): every claim still ours was
+        #: extended to at least this plus the lease
+        self._renewed_at = -math.inf
 
     async def claim_due(self, *, limit: int) -> list[PendingDelivery]:
         """Up to `limit` due, unleased pending messages, now leased to this replica."""
@@ -69,9 +74,20 @@ class Outbox:
 
     async def renew_claims(self) -> None:
         """Extend every live claim of this replica by its lease."""
+        started = time.monotonic()
         await self._database.execute(
             queries.RENEW_CLAIMS_OF, self.claim.replica, self.claim.lease_seconds
         )
+        self._renewed_at = started
+
+    def still_holds(self, claimed_at: float) -> bool:
+        """Whether a claim taken at `claimed_at` (monotonic) is known to be this replica's
+        still: taken or renewed less than a lease ago. When not (the process was paused past
+        its lease, or could not renew), another replica may hold it now. Best effort, to
+        avoid sending twice: what keeps a stale replica from undoing anything is the
+        database (its writes apply only to rows still claimed by it)."""
+        since = max(claimed_at, self._renewed_at)
+        return time.monotonic() - since < self.claim.lease_seconds
 
     async def make_pending_due(self) -> None:
         await self._database.execute(queries.MAKE_PENDING_DUE)

@@ -110,6 +110,12 @@ class Metrics:
             "Events given up on (permanent rejection or attempts exhausted)",
             registry=r,
         )
+        self.delivery_claims_lapsed = Counter(
+            "messages_delivery_claims_lapsed_total",
+            "Events dropped before their Pusher call because their claim may have lapsed"
+            " (the replica was paused or cut off from the database past its lease)",
+            registry=r,
+        )
         self.circuit_open = Gauge(
             "messages_pusher_circuit_open", "1 while calls to Pusher are suspended", registry=r
         )

@@ -68,6 +68,7 @@ CONTRACT_SERIES = [
     ("messages_undelivered", {}),
     ("messages_oldest_undelivered_age_seconds", {}),
     ("messages_dead_lettered_total", {}),
+    ("messages_delivery_claims_lapsed_total", {}),
     ("messages_pusher_circuit_open", {}),
     ("messages_pusher_up", {}),
     ("messages_delivery_mode", {"mode": "async"}),

@@ -44,6 +44,7 @@ OTHER_METRICS = {
     "messages_undelivered",
     "messages_oldest_undelivered_age_seconds",
     "messages_dead_lettered_total",
+    "messages_delivery_claims_lapsed_total",
     "messages_pusher_circuit_open",
     "messages_pusher_up",
     "messages_delivery_mode",
