@@ -1,4 +1,5 @@
-"""Command line: `python -m service serve | migrate | dev`."""
+"""Command line: `python -m service serve | migrate | dev | delivery-mode | dead-letters |
+doctor`."""
 
 from __future__ import annotations
 
@@ -26,11 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     letters = commands.add_parser("dead-letters", help="list or replay dead-lettered messages")
     letters.add_argument("action", choices=["list", "replay"])
     letters.add_argument("--since", default="24h", help="e.g. 30m, 6h, 2d (default 24h)")
+    commands.add_parser(
+        "doctor", help="check configuration, PostgreSQL, Pusher and delivery; exit 0/1/2"
+    )
     args = parser.parse_args(argv)
     return exit_status(lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "doctor":
+        return _doctor()
     if args.command in ("delivery-mode", "dead-letters"):
         return _operate(args)
     if args.command == "dev":
@@ -54,6 +60,14 @@ def _operate(args: argparse.Namespace) -> int:
         text = asyncio.run(oncall.dead_letters(args.action, args.since))
     oncall.emit(text)
     return 0
+
+
+def _doctor() -> int:
+    from . import doctor
+
+    text, status = asyncio.run(doctor.run())
+    print(text)
+    return status
 
 
 def _migrate(settings: Settings) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 
 from . import hosts
+from .database import Connection
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,14 @@ async def apply_migrations(connection: asyncpg.Connection, *, upto: int | None =
         return done
     finally:
         await connection.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_ID)
+
+
+async def applied_versions(connection: asyncpg.Connection | Connection) -> set[int]:
+    """The versions recorded as applied; none on a database never migrated."""
+    try:
+        return {row["version"] for row in await connection.fetch(_APPLIED_VERSIONS)}
+    except asyncpg.exceptions.UndefinedTableError:
+        return set()
 
 
 async def migrate(database_url: str, *, upto: int | None = None) -> list[str]:

@@ -284,5 +284,16 @@ WITH replayed AS (
 SELECT count(*) FROM replayed
 """
 
+#: how many messages were dead-lettered since $1 (`service doctor`)
+DEAD_LETTERS_COUNT_SINCE = "SELECT count(*) FROM messages WHERE dead_lettered_at >= $1"
+
+#: pending messages per replica whose claim has lapsed: held by a replica that stopped renewing
+#: (dead, paused or cut off); another replica's relay takes them on its next poll
+LAPSED_CLAIMS = f"""
+SELECT claimed_by, count(*) AS messages FROM messages
+WHERE claimed_by IS NOT NULL AND claimed_until < now() AND {_PENDING}
+GROUP BY claimed_by ORDER BY claimed_by
+"""
+
 #: a cheap round trip for the readiness check
 PING = "SELECT 1"
