@@ -24,6 +24,8 @@ if [ "${1:-}" = "--test" ]; then
   # the fault tests' test hosts: network namespaces (iproute2) cut apart by nft drop rules
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v nft >/dev/null 2>&1 || missing+=(nftables)
+  # the runbook test runs RUNBOOK.md's log pipelines, which use jq
+  command -v jq >/dev/null 2>&1 || missing+=(jq)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
