@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TypeAlias
@@ -131,7 +130,7 @@ class Database:
             except asyncpg.exceptions.InternalClientError:
                 connection.terminate()  # never hand a broken connection out again
                 raise
-            except _ABANDONED:
+            except _ABANDONED as error:
                 # A statement that timed out or was cancelled: asyncpg sends a CancelRequest
                 # over a new connection, and release() waits for it. Wait for that as long as
                 # opening a connection may take — a reachable server has then cancelled the
@@ -141,7 +140,7 @@ class Database:
                 # background (terminating instead would let the statement run on, and
                 # perhaps commit, even on a reachable server).
                 handed_back = True
-                if not isinstance(sys.exc_info()[1], asyncio.CancelledError):
+                if not isinstance(error, asyncio.CancelledError):
                     # the server (or the path to it) failed: the idle connections to it are
                     # probably dead too, and each would cost a statement timeout to find out
                     # (after a failover, every one of them points at the old primary)

@@ -197,6 +197,15 @@ class Cluster:
     servers: list[NamespacedPostgres] = field(default_factory=list)
     database_url: str = ""
 
+    async def start_stack(self, *replicas: str) -> NamespacedPostgres:
+        """PostgreSQL (migrated), the sandbox and `replicas`, on their hosts: every test's
+        starting point but the failover's (which needs a standby first)."""
+        server = await self.start_postgres()
+        await self.migrate(server)
+        await self.start_sandbox()
+        await self.start_replicas(*replicas)
+        return server
+
     def address(self, host: str) -> str:
         return self.hosts.addresses[host]
 

@@ -29,9 +29,8 @@ WHERE claimed_by IS NOT NULL AND delivered_at IS NULL AND dead_lettered_at IS NU
 
 
 async def test_frozen_replica_wakes_after_its_lease(cluster: Cluster) -> None:
-    database_url = await cluster.migrate(await cluster.start_postgres())
-    await cluster.start_sandbox()
-    await cluster.start_replicas(A, B)
+    await cluster.start_stack(A, B)
+    database_url = cluster.database_url
     a, b = cluster.address(A), cluster.address(B)
     traffic = Traffic(cluster.session)
     traffic.start([a, b, a])

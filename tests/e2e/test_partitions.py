@@ -40,9 +40,7 @@ async def test_replica_postgres_partition_during_sends(cluster: Cluster) -> None
     """Replica A loses PostgreSQL: its sends answer 503 within the DB timeouts (never 500,
     never a hang), its /readyz turns 503 while B carries on, what A acknowledged before the
     cut is delivered, and A recovers by itself when the path heals."""
-    await cluster.migrate(await cluster.start_postgres())
-    await cluster.start_sandbox()
-    await cluster.start_replicas(A, B)
+    await cluster.start_stack(A, B)
     a, b = cluster.address(A), cluster.address(B)
     traffic = Traffic(cluster.session)
     traffic.start([a, b, a, b])
@@ -105,9 +103,7 @@ async def test_replica_pusher_partition_with_claimed_deliveries(cluster: Cluster
     PostgreSQL, so it keeps taking sends and renewing its claims): nothing acknowledged is
     lost, its circuit opens and its backlog shows in its metrics, everything is delivered
     after the heal, and the duplicates stay bounded."""
-    await cluster.migrate(await cluster.start_postgres())
-    await cluster.start_sandbox()
-    await cluster.start_replicas(A, B)
+    await cluster.start_stack(A, B)
     a, b = cluster.address(A), cluster.address(B)
     traffic = Traffic(cluster.session)
     traffic.start([a, b, a])

@@ -19,10 +19,8 @@ NOT_DELIVERED = "SELECT count(*) FROM messages WHERE delivered_at IS NULL"
 
 
 async def test_postgres_restart_while_the_relay_drains(cluster: Cluster) -> None:
-    server = await cluster.start_postgres()
-    database_url = await cluster.migrate(server)
-    await cluster.start_sandbox()
-    await cluster.start_replicas(A, B)
+    server = await cluster.start_stack(A, B)
+    database_url = cluster.database_url
     a, b = cluster.address(A), cluster.address(B)
     traffic = Traffic(cluster.session)
     traffic.start([a, b, a, b])

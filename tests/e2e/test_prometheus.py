@@ -19,12 +19,12 @@ import pytest
 import yaml
 
 import dashboards
-from service.devtools.postgres import free_port
 from service.sandbox import Fault
 
 from ..conftest import Sandbox
-from ..helpers import auth, required_tool
+from ..helpers import auth
 from .processes import ServiceProcess
+from .prometheus_server import running_prometheus
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +32,6 @@ GRAFANA_MACROS = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "15
 #: namespace -> the instance name its scrape of the service gets
 DEPLOYMENTS = {"production": "production-0", "staging": "staging-0"}
 SELECTOR = re.compile(r"\b[a-z_:]+\{[^}]*\}")
-
-
-def prometheus_binary() -> str:
-    return required_tool("prometheus", "prometheus")
 
 
 def as_promql(expr: str, namespace: str = "production") -> str:
@@ -59,38 +55,20 @@ def rule_expressions() -> list[tuple[str, str]]:
 
 @pytest.fixture
 async def prometheus(tmp_path: Path, service_under_load: ServiceProcess) -> AsyncIterator[str]:
-    port = free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(path) for path in sorted((ROOT / "alerts").glob("*.rules.yml"))],
-        "scrape_configs": [
+    job = {
+        "job_name": "message-send-service",
+        # the one service, scraped as two deployments, the way Kubernetes service discovery
+        # labels pods
+        "static_configs": [
             {
-                "job_name": "message-send-service",
-                # the one service, scraped as two deployments, the way Kubernetes service
-                # discovery labels pods
-                "static_configs": [
-                    {
-                        "targets": [f"127.0.0.1:{service_under_load.port}"],
-                        "labels": {"namespace": namespace, "instance": instance},
-                    }
-                    for namespace, instance in DEPLOYMENTS.items()
-                ],
+                "targets": [f"127.0.0.1:{service_under_load.port}"],
+                "labels": {"namespace": namespace, "instance": instance},
             }
+            for namespace, instance in DEPLOYMENTS.items()
         ],
     }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    process = await asyncio.create_subprocess_exec(
-        prometheus_binary(),
-        f"--config.file={tmp_path / 'prometheus.yml'}",
-        f"--storage.tsdb.path={tmp_path / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--enable-feature=exemplar-storage",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    await process.wait()
+    async with running_prometheus(tmp_path, [job], "--enable-feature=exemplar-storage") as url:
+        yield url
 
 
 @pytest.fixture

@@ -29,14 +29,13 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
-import yaml
 
-from service.devtools.postgres import free_port
 from service.sandbox import Fault
 
 from ..conftest import Sandbox
-from ..helpers import auth, eventually, required_tool
+from ..helpers import auth, eventually
 from .processes import ServiceProcess, service_env
+from .prometheus_server import running_prometheus
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,29 +162,12 @@ class LogCapture:
 
 @pytest.fixture
 async def prometheus(tmp_path: Path, service: ServiceProcess) -> AsyncIterator[str]:
-    port = free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(path) for path in sorted((ROOT / "alerts").glob("*.rules.yml"))],
-        "scrape_configs": [
-            {
-                "job_name": "message-send-service",
-                "static_configs": [{"targets": [f"127.0.0.1:{service.port}"]}],
-            }
-        ],
+    job = {
+        "job_name": "message-send-service",
+        "static_configs": [{"targets": [f"127.0.0.1:{service.port}"]}],
     }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    process = await asyncio.create_subprocess_exec(
-        required_tool("prometheus", "prometheus"),
-        f"--config.file={tmp_path / 'prometheus.yml'}",
-        f"--storage.tsdb.path={tmp_path / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    await process.wait()
+    async with running_prometheus(tmp_path, [job]) as url:
+        yield url
 
 
 async def _induce_incident(

@@ -15,10 +15,9 @@ import asyncpg
 import pytest
 
 from service.devtools.postgres import LocalPostgres
-from service.devtools.service_env import service_environment
 
 from ..conftest import Sandbox, create_database, new_postgres, remove_postgres
-from ..helpers import JWT_SECRET
+from ..e2e.processes import service_env
 
 CHECKS = [
     "configuration",
@@ -69,18 +68,8 @@ async def own_database(postgres: LocalPostgres) -> AsyncIterator[str]:
     yield await create_database(postgres, f"doctor_{uuid.uuid4().hex[:8]}")
 
 
-def environment(database_url: str, sandbox: Sandbox, **extra: str) -> dict[str, str]:
-    return service_environment(
-        database_url=database_url,
-        sandbox=sandbox.state.config,
-        sandbox_port=sandbox.port,
-        jwt_secret=JWT_SECRET,
-        **extra,
-    )
-
-
 async def test_a_healthy_stack_is_all_ok(own_database: str, sandbox: Sandbox) -> None:
-    status, found = await doctor(environment(own_database, sandbox))
+    status, found = await doctor(service_env(own_database, sandbox))
     assert list(found) == CHECKS
     assert {check: s for check, (s, _, _) in found.items()} == dict.fromkeys(CHECKS, "OK")
     assert status == 0
@@ -93,7 +82,7 @@ async def test_postgresql_stopped_fails(sandbox: Sandbox) -> None:
     url = await create_database(server, "doctor_stopped")
     await asyncio.to_thread(server.stop)
     try:
-        status, found = await doctor(environment(url, sandbox))
+        status, found = await doctor(service_env(url, sandbox))
     finally:
         await asyncio.to_thread(remove_postgres, server)
     assert status == 2
@@ -103,7 +92,7 @@ async def test_postgresql_stopped_fails(sandbox: Sandbox) -> None:
 
 
 async def test_a_wrong_pusher_secret_fails(own_database: str, sandbox: Sandbox) -> None:
-    env = environment(own_database, sandbox, PUSHER_SECRET="not-the-secret")
+    env = service_env(own_database, sandbox, PUSHER_SECRET="not-the-secret")
     status, found = await doctor(env)
     assert status == 2
     state, detail, section = found["pusher"]
@@ -142,7 +131,7 @@ async def test_a_backlog_and_its_companions_warn(own_database: str, sandbox: San
         )
     finally:
         await db.close()
-    status, found = await doctor(environment(own_database, sandbox))
+    status, found = await doctor(service_env(own_database, sandbox))
     assert status == 1
     sections = runbook_sections()
     for check, words in {
