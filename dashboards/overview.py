@@ -16,10 +16,12 @@ from .panels import (
     Query,
     critical,
     latency_panel,
+    per_instance,
     replica_count_panel,
     slo_panel,
     stat_panel,
     timeseries_panel,
+    warning,
 )
 
 UID = "message-send-overview"
@@ -48,6 +50,10 @@ def dashboard() -> Dashboard:
                 [availability(), availability_error_budget(), latency_compliance()],
             ),
             Section("Throughput and version", [messages_saved(), build_version()]),
+            Section(
+                "Client tokens: the identity provider's keys (with AUTH_JWKS_URL)",
+                [jwks_keys_age(), jwks_fetches(), jwks_keys()],
+            ),
         ],
     )
 
@@ -147,4 +153,49 @@ def build_version() -> stat.Panel:
         description="Versions running and how many replicas run each; two versions at "
         "once means a rollout is in progress.",
         width=12,
+    )
+
+
+def jwks_keys_age() -> timeseries.Panel:
+    return timeseries_panel(
+        "JWKS keys age by instance",
+        unit="s",
+        description="Seconds since each replica last fetched the identity provider's JWKS "
+        "document (refreshed at 3/4 of its max-age, at least hourly). Rising past the line "
+        "while fetches fail: MessageAuthKeysStale. Tokens whose key is held keep working; "
+        "tokens of a key not yet seen get 503 auth_unavailable. Empty without AUTH_JWKS_URL.",
+        queries=[per_instance("messages_auth_jwks_keys_age_seconds")],
+        lines=[warning(t.JWKS_KEYS_AGE_WARNING_SECONDS)],
+        width=8,
+    )
+
+
+def jwks_fetches() -> timeseries.Panel:
+    return timeseries_panel(
+        "JWKS fetches by outcome",
+        unit="short",
+        description="Fetches of the JWKS document in each interval: background refreshes, "
+        "refetches for an unknown kid (at most one per 5 s per replica), retries after a "
+        "failure. Errors: the provider unreachable, answering non-200, or a document without "
+        "a usable signing key.",
+        queries=[
+            Query(
+                q.sum_increase("messages_auth_jwks_refresh_total", by=("outcome",)),
+                "{{outcome}}",
+            )
+        ],
+        bars=True,
+        width=8,
+    )
+
+
+def jwks_keys() -> timeseries.Panel:
+    return timeseries_panel(
+        "JWKS signing keys in use by instance",
+        unit="short",
+        description="Signing keys each replica holds from the document. A rotation shows as "
+        "1 -> 2 (the provider publishes the next key) -> 1 (it withdraws the old one; its "
+        "tokens are refused from then on).",
+        queries=[per_instance("messages_auth_jwks_keys")],
+        width=8,
     )

@@ -35,3 +35,6 @@ UNDELIVERED_BACKLOG = 100
 #: per replica
 BACKGROUND_JOBS_ACTIVE = 8
 BACKGROUND_JOBS_PENDING = 1600
+
+#: age of a replica's JWKS keys past which failing fetches warn (MessageAuthKeysStale)
+JWKS_KEYS_AGE_WARNING_SECONDS = 1800

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from opentelemetry import trace
 
-from . import delivery, http, store, telemetry
+from . import auth, delivery, http, store, telemetry
 from .settings import SETTINGS, Settings
 
 
@@ -23,5 +23,6 @@ def create_app(
     telemetry.setup(app, tracer_provider=tracer_provider)
     store.setup(app)
     delivery.setup(app)
+    auth.setup(app)
     http.setup(app)
     return app

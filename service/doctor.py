@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 
+import aiohttp
+
+from .auth.jwks import JwksKeys
+from .auth_settings import AuthSettings
 from .delivery.pusher_client import PusherClient, PusherError, PusherRejected, create_session
 from .environment import ConfigError
 from .errors import DatabaseUnavailable
@@ -58,6 +62,7 @@ async def diagnose(env: Mapping[str, str] = os.environ) -> list[Finding]:
     """Every check, in the order on-call reads them; a check that cannot run says why."""
     findings = [_configuration(env)]
     findings.append(await _pusher(env))
+    findings.append(await _identity_provider(env))
     try:
         database_url = database_url_from_env(env)
     except ConfigError as error:
@@ -119,6 +124,24 @@ async def _pusher(env: Mapping[str, str]) -> Finding:
             return Finding("pusher", Status.FAIL, f"unreachable ({name})", "PusherUnavailable")
     occupied = len(channels.get("channels", {}))
     return Finding("pusher", Status.OK, f"credentials accepted, {occupied} occupied channel(s)")
+
+
+async def _identity_provider(env: Mapping[str, str]) -> Finding:
+    """One fetch of the JWKS document, as a replica does it. A warning, not a failure: the
+    replicas keep the keys they hold while the provider is away."""
+    name, section = "identity provider", "MessageAuthKeysStale"
+    try:
+        auth = AuthSettings.from_env(env)
+    except ConfigError as error:
+        return Finding(name, Status.FAIL, f"not checked: {error}", section)
+    if auth.jwks_url is None:
+        return Finding(name, Status.OK, "none: HS256 tokens only (AUTH_JWKS_URL not set)")
+    async with aiohttp.ClientSession() as session:
+        keys = JwksKeys(auth, session)
+        fetched = await keys.refresh()
+    if not fetched:
+        return Finding(name, Status.WARN, f"JWKS fetch failed: {keys.last_error}", section)
+    return Finding(name, Status.OK, f"JWKS answers: {keys.count} signing key(s) ({auth.issuer})")
 
 
 async def _guarded(check: _Check, db: Database, env: Mapping[str, str]) -> Finding:

@@ -95,3 +95,14 @@ class DatabaseUnavailable(ServiceError):
 
     status = 503
     code = "database_unavailable"
+
+
+class AuthUnavailable(ServiceError):
+    """The identity provider's keys cannot be fetched right now; try again shortly."""
+
+    status = 503
+    code = "auth_unavailable"
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        super().__init__()
+        self.headers["Retry-After"] = str(max(1, math.ceil(retry_after_seconds)))

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from .auth_settings import AuthSettings
 from .environment import (
     Parser,
     choice,
@@ -25,32 +26,12 @@ from .environment import (
     text,
     text_or_none,
 )
+from .secret import Secret
+
+__all__ = ["AuthSettings", "DeliverySettings", "PusherSettings", "Secret", "Settings"]
 
 DeliveryMode = Literal["async", "sync"]
 DELIVERY_MODES: tuple[DeliveryMode, ...] = ("async", "sync")
-
-
-class Secret:
-    """A string that never shows itself in `repr`, `str` or a traceback."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +92,7 @@ class DeliverySettings:
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     database_url: Secret
-    auth_jwt_secret: Secret
+    auth: AuthSettings
     pusher: PusherSettings
     host: str = "127.0.0.1"
     port: int = 8080
@@ -138,7 +119,7 @@ class Settings:
 
     def secret_values(self) -> list[str]:
         """Every secret's value, for scrubbers that must never let one out."""
-        found = [self.database_url, self.auth_jwt_secret, self.pusher.secret, self.admin_token]
+        found = [self.database_url, self.auth.jwt_secret, self.pusher.secret, self.admin_token]
         values = [secret.reveal() for secret in found if secret is not None]
         password = urlsplit(self.database_url.reveal()).password
         return values + ([password] if password else [])
@@ -150,7 +131,7 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             database_url=Secret(postgresql_url(required(env, "DATABASE_URL"))),
-            auth_jwt_secret=Secret(required(env, "AUTH_JWT_SECRET")),
+            auth=AuthSettings.from_env(env),
             pusher=PusherSettings.from_env(env),
             delivery=DeliverySettings.from_env(env),
             **overrides(env, _SERVICE_VARIABLES),

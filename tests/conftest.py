@@ -16,9 +16,10 @@ from service.app import create_app
 from service.devtools.databases import migrated_database
 from service.devtools.postgres import LocalPostgres
 from service.sandbox import SANDBOX, SandboxConfig, SandboxState, create_sandbox_app
-from service.settings import PusherSettings, Secret, Settings
+from service.settings import AuthSettings, PusherSettings, Secret, Settings
 
 from .helpers import JWT_SECRET, AppClient, MakeClient
+from .jwks_provider import Provider
 
 TEST_DATABASE = "service_test"
 
@@ -95,7 +96,7 @@ def make_settings(database_url: str, sandbox: Sandbox) -> Callable[..., Settings
     def make(pusher: PusherSettings | None = None, **overrides: Any) -> Settings:
         return Settings(
             database_url=Secret(overrides.pop("database_url", database_url)),
-            auth_jwt_secret=Secret(JWT_SECRET),
+            auth=overrides.pop("auth", AuthSettings(jwt_secret=Secret(JWT_SECRET))),
             admin_token=Secret("test-admin-token"),
             pusher=pusher or sandbox.pusher_settings(),
             **{"send_rate_per_second": 1e6, "send_rate_burst": 1_000_000, **overrides},
@@ -119,3 +120,14 @@ async def make_client(
 @pytest.fixture
 async def client(make_client: MakeClient) -> AppClient:
     return await make_client()
+
+
+@pytest.fixture
+async def provider(aiohttp_server: AiohttpServer) -> Provider:
+    """The local identity provider (tests/jwks_provider.py), publishing an RSA key `rsa-1`
+    and an EC key `ec-1`."""
+    provider = Provider()
+    provider.server = await aiohttp_server(provider.app())
+    provider.add("rsa-1", "RSA")
+    provider.add("ec-1", "EC")
+    return provider

@@ -26,7 +26,9 @@ def chat_page_config(settings: Settings) -> ChatPageConfig:
     """Dev tokens signed with the service's own secret; the sandbox from the Pusher settings."""
     if settings.pusher.port is None:
         raise ConfigError("PUSHER_PORT must point at a local Pusher sandbox for the chat page")
-    secret = settings.auth_jwt_secret.reveal()
+    if settings.auth.jwt_secret is None:
+        raise ConfigError("AUTH_JWT_SECRET must be set: the chat page signs dev tokens with it")
+    secret = settings.auth.jwt_secret.reveal()
     return ChatPageConfig(
         token_for=lambda user: dev_token(user, secret),
         pusher_key=settings.pusher.key,

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from ..app import create_app
 from ..sandbox import SandboxConfig, create_sandbox_app
-from ..settings import PusherSettings, Secret, Settings
+from ..settings import AuthSettings, PusherSettings, Secret, Settings
 from .chat_page import ChatPageConfig, add_chat_page
 from .databases import migrated_database
 from .postgres import LocalPostgres
@@ -45,7 +45,7 @@ async def run_dev(data_dir: Path) -> None:
         sandbox = SandboxConfig()
         settings = Settings(
             database_url=Secret(database_url),
-            auth_jwt_secret=Secret(DEV_JWT_SECRET),
+            auth=AuthSettings(jwt_secret=Secret(DEV_JWT_SECRET)),
             admin_token=Secret(DEV_ADMIN_TOKEN),
             pusher=PusherSettings(
                 app_id=sandbox.app_id,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from ..auth import tokens_of
 from ..delivery import dispatcher_of, receipt_notices_of
 from ..delivery.events import MAX_EVENT_DATA_BYTES, PusherEvent, data_size, encode_data
 from ..errors import Forbidden, NotFound, PayloadTooLarge, RateLimited, ValidationFailed
@@ -16,7 +17,7 @@ from ..store.records import Message, NewSend
 from ..telemetry import metrics_of
 from ..telemetry.tracing import current_traceparent, exemplar
 from .bodies import json_body, query_params
-from .resources import send_limiter_of, send_writer_of, tokens_of
+from .resources import send_limiter_of, send_writer_of
 from .schemas import HistoryQuery, SendMessageRequest
 
 #: the event's bytes besides content and clientMessageId, with every id at its widest
@@ -26,7 +27,7 @@ _FIXED_EVENT_BYTES = 300
 async def send_message(request: web.Request) -> web.Response:
     """Store first, answer at once; Pusher is triggered by the dispatcher (background or sync)."""
     app = request.app
-    user_id = tokens_of(app).authenticate(request)
+    user_id = await tokens_of(app).authenticate(request)
     metrics = metrics_of(app)
     wait = send_limiter_of(app).retry_after(user_id)
     if wait is not None:
@@ -64,7 +65,7 @@ async def send_message(request: web.Request) -> web.Response:
 
 async def conversation_messages(request: web.Request) -> web.Response:
     """A page of history, oldest first; 404 alike for unknown and not-yours conversations."""
-    user_id = tokens_of(request.app).authenticate(request)
+    user_id = await tokens_of(request.app).authenticate(request)
     conversation_id = _path_id(request, "conversationId")
     query = query_params(request, HistoryQuery)
     store = messages_of(request.app)
@@ -88,7 +89,7 @@ async def conversation_messages(request: web.Request) -> web.Response:
 async def message_receipt(request: web.Request) -> web.Response:
     """The recipient's client saw the message; the first receipt measures delivery latency and
     tells the sender's clients (`message-received`)."""
-    user_id = tokens_of(request.app).authenticate(request)
+    user_id = await tokens_of(request.app).authenticate(request)
     message_id = _path_id(request, "messageId")
     receipt = await messages_of(request.app).record_receipt(message_id, user_id)
     if receipt is not None:

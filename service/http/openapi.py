@@ -42,7 +42,8 @@ _ERRORS = {
     "415": "body is not JSON",
     "422": "invalid field (details name each)",
     "429": "sending too fast (see Retry-After)",
-    "503": "database unavailable",
+    "503": "database unavailable, or the identity provider's keys cannot be fetched"
+    " (auth_unavailable: the token may be fine; see Retry-After)",
 }
 
 

@@ -6,12 +6,12 @@ import re
 
 from aiohttp import web
 
+from ..auth import tokens_of
 from ..delivery import pusher_of
 from ..delivery.events import CHANNEL_PREFIX
 from ..errors import Forbidden
 from ..store import messages_of
 from .bodies import form_or_json_body
-from .resources import tokens_of
 from .schemas import PusherAuthRequest
 
 _CONVERSATION_CHANNEL = re.compile(rf"^{re.escape(CHANNEL_PREFIX)}([1-9][0-9]{{0,18}})$")
@@ -20,7 +20,7 @@ _CONVERSATION_CHANNEL = re.compile(rf"^{re.escape(CHANNEL_PREFIX)}([1-9][0-9]{{0
 async def pusher_auth(request: web.Request) -> web.Response:
     """Sign `<socket_id>:<channel>` for a participant of the conversation; 403 otherwise,
     whether or not the conversation exists."""
-    user_id = tokens_of(request.app).authenticate(request)
+    user_id = await tokens_of(request.app).authenticate(request)
     body = await form_or_json_body(request, PusherAuthRequest)
     match = _CONVERSATION_CHANNEL.match(body.channel_name)
     if match is None:

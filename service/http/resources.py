@@ -6,14 +6,11 @@ from aiohttp import web
 
 from ..store.group_commit import SendWriter
 from ..wiring import getter
-from .auth import TokenVerifier
 from .ratelimit import SendRateLimiter
 
-TOKENS = web.AppKey("tokens", TokenVerifier)
 SEND_LIMITER = web.AppKey("send_limiter", SendRateLimiter)
 SEND_WRITER = web.AppKey("send_writer", SendWriter)
 
 
-tokens_of = getter(TOKENS, "http.setup")
 send_limiter_of = getter(SEND_LIMITER, "http.setup")
 send_writer_of = getter(SEND_WRITER, "http.setup")

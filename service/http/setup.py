@@ -1,5 +1,5 @@
-"""`http.setup(app)`: the error middleware, the token verifier, the send rate limit, the
-sends' group commit and the routes. Needs `telemetry.setup` and `store.setup` first."""
+"""`http.setup(app)`: the error middleware, the send rate limit, the sends' group commit and
+the routes. Needs `telemetry.setup`, `store.setup` and `auth.setup` first."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from ..settings import SETTINGS
 from ..store import database_of, messages_of
 from ..store.group_commit import SendWriter
 from ..telemetry import metrics_of, store_tracer_of
-from .auth import TokenVerifier
 from .middlewares import error_middleware
 from .ratelimit import SendRateLimiter
-from .resources import SEND_LIMITER, SEND_WRITER, TOKENS
+from .resources import SEND_LIMITER, SEND_WRITER
 from .routes import add_routes
 
 
@@ -24,7 +23,6 @@ def setup(app: web.Application) -> None:
     request is timed with the status it was answered with."""
     settings = app[SETTINGS]
     app.middlewares.append(error_middleware)
-    app[TOKENS] = TokenVerifier(settings.auth_jwt_secret)
     app[SEND_LIMITER] = SendRateLimiter(
         rate_per_second=settings.send_rate_per_second, burst=settings.send_rate_burst
     )

@@ -142,6 +142,10 @@ class Metrics:
             self.delivery_mode.labels(mode).set(0)
         self.build_info.labels(__version__).set(1)
 
+    def jwks(self) -> JwksMetrics:
+        """The identity provider's metrics, registered only when AUTH_JWKS_URL is set."""
+        return JwksMetrics(self.registry)
+
     def expect_pusher_outcomes(self, outcomes: tuple[str, ...]) -> None:
         """Create each outcome's series of `messages_pusher_requests_total` at 0."""
         for outcome in outcomes:
@@ -150,3 +154,31 @@ class Metrics:
     def show_delivery_mode(self, mode: str) -> None:
         for candidate in DELIVERY_MODES:
             self.delivery_mode.labels(candidate).set(1 if candidate == mode else 0)
+
+
+JWKS_OUTCOMES = ("success", "error")
+
+
+class JwksMetrics:
+    """Fetches of the provider's JWKS document, and the keys they gave."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.refreshes = Counter(
+            "messages_auth_jwks_refresh_total",
+            "Fetches of the identity provider's JWKS document",
+            ["outcome"],
+            registry=registry,
+        )
+        self.keys_age = Gauge(
+            "messages_auth_jwks_keys_age_seconds",
+            "Seconds since the signing keys in use were fetched (since start-up before the"
+            " first success)",
+            registry=registry,
+        )
+        self.keys = Gauge(
+            "messages_auth_jwks_keys",
+            "Signing keys in use from the JWKS document",
+            registry=registry,
+        )
+        for outcome in JWKS_OUTCOMES:
+            self.refreshes.labels(outcome)

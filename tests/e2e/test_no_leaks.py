@@ -16,6 +16,7 @@ from service.sandbox import Fault
 
 from ..conftest import Sandbox
 from ..helpers import JWT_SECRET, auth, eventually, token
+from ..jwks_provider import AUDIENCE, ISSUER, Provider
 from .processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +27,11 @@ CONTENT = "content that must never be logged"
 
 
 async def test_a_full_run_leaks_no_secret_and_no_content(
-    database_url: str, sandbox: Sandbox, db: asyncpg.Connection, aiohttp_server: AiohttpServer
+    database_url: str,
+    sandbox: Sandbox,
+    db: asyncpg.Connection,
+    aiohttp_server: AiohttpServer,
+    provider: Provider,
 ) -> None:
     from aiohttp import web
 
@@ -37,6 +42,8 @@ async def test_a_full_run_leaks_no_secret_and_no_content(
     inbox = web.Application()
     inbox.router.add_post("/api/{project}/envelope/", swallow)
     sentry = await aiohttp_server(inbox)
+    provider_token = provider.token(1, "rsa-1")
+    unknown_key_token = provider.token(1, "rsa-1", headers={"kid": "rsa-next"})
     url_with_password = database_url.replace("postgres@", f"postgres:{DB_PASSWORD}@")
     service = ServiceProcess(
         url_with_password,
@@ -46,6 +53,9 @@ async def test_a_full_run_leaks_no_secret_and_no_content(
         SENTRY_DSN=f"http://{SENTRY_KEY}@127.0.0.1:{sentry.port}/1",
         DELIVERY_RETRY_BASE_SECONDS="0.05",
         RELAY_POLL_SECONDS="0.1",
+        AUTH_JWKS_URL=provider.url,
+        AUTH_ISSUER=ISSUER,
+        AUTH_AUDIENCE=AUDIENCE,
     )
     await service.start()
     seen: list[tuple[str, str]] = []  # (path, body) of every response
@@ -90,6 +100,22 @@ async def test_a_full_run_leaks_no_secret_and_no_content(
                 headers=auth(1),
             )
             await call("POST", "/api/messages/send", data=CONTENT, headers=auth(1))
+            # the identity provider's paths: a token it signed, one for another audience, and
+            # one of a key it does not publish while it is down (503 auth_unavailable)
+            for bearer_token in (provider_token, provider.token(1, "rsa-1", aud="other")):
+                await call(
+                    "POST",
+                    "/api/messages/send",
+                    json={"recipientId": 2, "content": CONTENT},
+                    headers={"Authorization": f"Bearer {bearer_token}"},
+                )
+            provider.status = 503
+            await call(
+                "POST",
+                "/api/messages/send",
+                json={"recipientId": 2, "content": CONTENT},
+                headers={"Authorization": f"Bearer {unknown_key_token}"},
+            )
             await call(
                 "GET", "/admin/delivery-mode", headers={"Authorization": f"Bearer {ADMIN_TOKEN}x"}
             )
@@ -115,7 +141,13 @@ async def test_a_full_run_leaks_no_secret_and_no_content(
     logs = await service.stderr()
     assert "Pusher trigger failed" in logs and "dead-lettered" in logs  # the run did go wrong
     assert "delivery mode changed" in logs
-    for secret in (JWT_SECRET, "sandbox-secret", ADMIN_TOKEN, DB_PASSWORD, SENTRY_KEY, CONTENT):
+    statuses = [where.split(" ")[0] for where, _ in seen if where.endswith("/api/messages/send")]
+    assert {"200", "401", "503"} <= set(statuses), statuses
+    assert "JWKS fetch failed" in logs
+    secrets = (JWT_SECRET, "sandbox-secret", ADMIN_TOKEN, DB_PASSWORD, SENTRY_KEY, CONTENT)
+    # tokens are credentials: neither the provider's nor the shared-secret ones are logged
+    tokens = (provider_token, unknown_key_token, token(1))
+    for secret in (*secrets, *tokens):
         assert secret not in logs, f"{secret!r} leaked into the logs"
         for where, body in seen:
             if secret == CONTENT and where.startswith("200 /api/messages/send"):

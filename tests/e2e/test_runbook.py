@@ -1,6 +1,7 @@
 """RUNBOOK.md, executed: every code block runs against a real stack — the service as a process,
 PostgreSQL, the sandbox Pusher and a real Prometheus scraping the service with the project's
-rules — while an incident is induced (Pusher failing, a backlog, a dead letter):
+rules — while an incident is induced (Pusher failing, a backlog, a dead letter, the identity
+provider unreachable):
 
 - `promql`: each line is a query sent to Prometheus' query API; it must parse, and the queries
   of the sections that diagnose this incident must return data;
@@ -53,6 +54,7 @@ INCIDENT_SECTIONS = {
     "PusherCircuitOpen",
     "MessageBacklogGrowing",
     "UndeliveredMessageOld",
+    "MessageAuthKeysStale",
 }
 #: a query of an incident section that needs longer history than the test has, and why
 NEEDS_HISTORY = {
@@ -133,6 +135,11 @@ async def service(database_url: str, sandbox: Sandbox) -> AsyncIterator[ServiceP
         DELIVERY_RETRY_BASE_SECONDS="0.5",
         DELIVERY_RETRY_CAP_SECONDS="1",
         CIRCUIT_COOLDOWN_SECONDS="1",
+        # the identity provider is unreachable all along (nothing listens on port 1): the
+        # HS256 tokens of the incident still work, the JWKS fetches fail and are logged
+        AUTH_JWKS_URL="http://127.0.0.1:1/realms/chat/protocol/openid-connect/certs",
+        AUTH_ISSUER="https://idp.test/realms/chat",
+        AUTH_AUDIENCE="chat-api",
         LOG_LEVEL="INFO",
         LOG_FORMAT="json",
     )

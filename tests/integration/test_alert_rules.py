@@ -217,9 +217,11 @@ def test_aggregations_keep_the_deployment_labels(rule: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("rule", alerting_rules(), ids=lambda rule: rule["alert"])
 def test_alerts_join_on_the_deployment_labels(rule: dict[str, Any]) -> None:
-    """Recording rules' series (and the halves of a condition) are matched per deployment."""
+    """Recording rules' series (and the halves of a condition) are matched per deployment, or
+    per replica of one (a condition about each replica's own state, e.g. its JWKS keys)."""
+    deployment = ", ".join(DEPLOYMENT_LABELS)
     for operator, labels in JOIN.findall(rule["expr"]):
-        assert labels == ", ".join(DEPLOYMENT_LABELS), f"{operator} in {rule['expr']}"
+        assert labels in (deployment, f"{deployment}, instance"), f"{operator} in {rule['expr']}"
 
 
 def test_absent_also_looks_at_each_deployment() -> None:

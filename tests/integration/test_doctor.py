@@ -18,10 +18,12 @@ from service.devtools.postgres import LocalPostgres
 
 from ..conftest import Sandbox, create_database, new_postgres, remove_postgres
 from ..e2e.processes import service_env
+from ..jwks_provider import AUDIENCE, ISSUER, Provider
 
 CHECKS = [
     "configuration",
     "pusher",
+    "identity provider",
     "postgresql",
     "migrations",
     "delivery mode",
@@ -75,6 +77,31 @@ async def test_a_healthy_stack_is_all_ok(own_database: str, sandbox: Sandbox) ->
     assert status == 0
     assert "all 5 applied" in found["migrations"][1]
     assert "credentials accepted" in found["pusher"][1]
+
+
+async def test_the_identity_provider_is_checked_when_configured(
+    own_database: str, sandbox: Sandbox, provider: Provider
+) -> None:
+    env = service_env(
+        own_database,
+        sandbox,
+        AUTH_JWKS_URL=provider.url,
+        AUTH_ISSUER=ISSUER,
+        AUTH_AUDIENCE=AUDIENCE,
+    )
+    status, found = await doctor(env)
+    assert status == 0
+    assert found["identity provider"][:2] == ("OK", f"JWKS answers: 2 signing key(s) ({ISSUER})")
+    provider.status = 503  # down: a warning (replicas keep the keys they hold), not a failure
+    status, found = await doctor(env)
+    assert status == 1
+    assert found["identity provider"] == (
+        "WARN",
+        "JWKS fetch failed: HTTP 503",
+        "MessageAuthKeysStale",
+    )
+    assert "MessageAuthKeysStale" in runbook_sections()
+    assert provider.hits == 2
 
 
 async def test_postgresql_stopped_fails(sandbox: Sandbox) -> None:

@@ -15,10 +15,12 @@ import yaml
 from aiohttp import web
 
 from service.app import create_app
+from service.auth_settings import AUTH_VARIABLES
 from service.settings import (
     _DELIVERY_VARIABLES,
     _PUSHER_VARIABLES,
     _SERVICE_VARIABLES,
+    AuthSettings,
     PusherSettings,
     Secret,
     Settings,
@@ -68,12 +70,12 @@ OVERLAY_KINDS = {
 #: secrets the service cannot start without (service/settings.py `required(...)`)
 REQUIRED_SECRETS = {
     "DATABASE_URL",
-    "AUTH_JWT_SECRET",
     "PUSHER_APP_ID",
     "PUSHER_KEY",
     "PUSHER_SECRET",
 }
-OPTIONAL_SECRETS = {"ADMIN_TOKEN", "SENTRY_DSN"}
+#: AUTH_JWT_SECRET: not with an identity provider (AUTH_JWKS_URL)
+OPTIONAL_SECRETS = {"ADMIN_TOKEN", "SENTRY_DSN", "AUTH_JWT_SECRET"}
 
 
 def label(directory: Path) -> str:
@@ -221,7 +223,7 @@ def test_checkov_finds_no_failed_kubernetes_check(
 def get_routes() -> set[str]:
     settings = Settings(
         database_url=Secret("postgresql://user:pass@localhost:5432/db"),
-        auth_jwt_secret=Secret("x" * 32),
+        auth=AuthSettings(jwt_secret=Secret("x" * 32)),
         pusher=PusherSettings(app_id="1", key="key", secret=Secret("secret")),
     )
     app = create_app(settings)
@@ -258,9 +260,12 @@ def variables_the_service_reads() -> set[str]:
     settings_source = (ROOT / "service" / "settings.py").read_text()
     for name in REQUIRED_SECRETS:
         assert f'"{name}"' in settings_source, f"settings.py no longer reads {name}"
+    auth_source = (ROOT / "service" / "auth_settings.py").read_text()
+    for name in AUTH_VARIABLES:
+        assert f'"{name}"' in auth_source, f"auth_settings.py no longer reads {name}"
     serving_source = (ROOT / "service" / "serving.py").read_text()
     assert '"SENTRY_ENVIRONMENT"' in serving_source
-    return tables | REQUIRED_SECRETS | {"SENTRY_ENVIRONMENT"}
+    return tables | REQUIRED_SECRETS | set(AUTH_VARIABLES) | {"SENTRY_ENVIRONMENT"}
 
 
 def known_variable(name: str) -> bool:

@@ -6,12 +6,12 @@ from typing import Any
 import jwt
 import pytest
 
+from service.auth.tokens import TokenVerifier
 from service.errors import Unauthorized
-from service.http.auth import TokenVerifier
-from service.settings import Secret
+from service.settings import AuthSettings, Secret
 
 SECRET = "unit-test-secret-long-enough-for-hs256-and-hs512-keys-0123456789abcdef"
-verifier = TokenVerifier(Secret(SECRET))
+verifier = TokenVerifier(AuthSettings(jwt_secret=Secret(SECRET)))
 
 
 def make(
@@ -24,8 +24,8 @@ def make(
 
 
 @pytest.mark.parametrize("sub", ["1", 1, "9223372036854775807"])
-def test_valid_subjects(sub: int | str) -> None:
-    assert verifier.user_id(make({"sub": sub})) == int(sub)
+async def test_valid_subjects(sub: int | str) -> None:
+    assert await verifier.user_id(make({"sub": sub})) == int(sub)
 
 
 @pytest.mark.parametrize(
@@ -46,29 +46,29 @@ def test_valid_subjects(sub: int | str) -> None:
         [1],
     ],
 )
-def test_invalid_subjects(sub: object) -> None:
+async def test_invalid_subjects(sub: object) -> None:
     with pytest.raises(Unauthorized):
-        verifier.user_id(make({"sub": sub}))
+        await verifier.user_id(make({"sub": sub}))
 
 
-def test_missing_sub() -> None:
+async def test_missing_sub() -> None:
     with pytest.raises(Unauthorized):
-        verifier.user_id(make({"name": "x"}))
+        await verifier.user_id(make({"name": "x"}))
 
 
-def test_alg_none_and_other_algorithms_are_refused() -> None:
+async def test_alg_none_and_other_algorithms_are_refused() -> None:
     with pytest.raises(Unauthorized):
         # PyJWT takes "" as "no key" for alg none; its annotation does not admit None
-        verifier.user_id(jwt.encode({"sub": "1"}, "", algorithm="none"))
+        await verifier.user_id(jwt.encode({"sub": "1"}, "", algorithm="none"))
     with pytest.raises(Unauthorized):
-        verifier.user_id(make({"sub": "1"}, alg="HS512"))
+        await verifier.user_id(make({"sub": "1"}, alg="HS512"))
 
 
-def test_exp_and_nbf_with_leeway() -> None:
+async def test_exp_and_nbf_with_leeway() -> None:
     now = int(time.time())
-    assert verifier.user_id(make({"sub": "1", "exp": now - 10})) == 1  # inside the leeway
+    assert await verifier.user_id(make({"sub": "1", "exp": now - 10})) == 1  # inside the leeway
     with pytest.raises(Unauthorized, match="expired"):
-        verifier.user_id(make({"sub": "1", "exp": now - 120}))
+        await verifier.user_id(make({"sub": "1", "exp": now - 120}))
     with pytest.raises(Unauthorized):
-        verifier.user_id(make({"sub": "1", "nbf": now + 120}))
-    assert verifier.user_id(make({"sub": "1", "nbf": now + 10})) == 1
+        await verifier.user_id(make({"sub": "1", "nbf": now + 120}))
+    assert await verifier.user_id(make({"sub": "1", "nbf": now + 10})) == 1

@@ -49,6 +49,9 @@ OTHER_METRICS = {
     "messages_pusher_up",
     "messages_delivery_mode",
     "messages_build_info",
+    "messages_auth_jwks_refresh_total",
+    "messages_auth_jwks_keys_age_seconds",
+    "messages_auth_jwks_keys",
 }
 SERIES = OTHER_METRICS | {h + s for h in HISTOGRAMS for s in ("_bucket", "_count", "_sum")}
 METRIC_NAME = re.compile(r"messages_[a-z_]+|http_server_[a-z_]+")

@@ -30,7 +30,7 @@ def test_secrets_never_show_in_repr() -> None:
     text = repr(settings) + str(settings)
     for secret in ("dbpass", "jwt-secret-value", "pusher-secret-value", "admin-token-value"):
         assert secret not in text
-    assert settings.auth_jwt_secret.reveal() == "jwt-secret-value"
+    assert settings.auth.jwt_secret == Secret("jwt-secret-value")
 
 
 @pytest.mark.parametrize(
@@ -96,3 +96,49 @@ def test_pusher_host_overrides() -> None:
 
 def test_secret_equality_without_exposure() -> None:
     assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
+
+
+JWKS = {
+    "AUTH_JWKS_URL": "https://idp.example/realms/chat/protocol/openid-connect/certs",
+    "AUTH_ISSUER": "https://idp.example/realms/chat",
+    "AUTH_AUDIENCE": "chat-api",
+}
+NO_SECRET = {k: v for k, v in BASE.items() if k != "AUTH_JWT_SECRET"}
+
+
+def test_a_provider_alone_is_enough_and_its_defaults_follow_the_contract() -> None:
+    auth = Settings.from_env({**NO_SECRET, **JWKS}).auth
+    assert auth.jwt_secret is None
+    assert (auth.jwks_url, auth.issuer, auth.audience) == tuple(JWKS.values())
+    assert auth.user_claim == "sub"
+    assert auth.algorithms == ("RS256", "ES256")
+    assert auth.methods == "RS256,ES256"
+    assert Settings.from_env(BASE).auth.methods == "HS256"
+
+
+def test_provider_settings_are_read() -> None:
+    env = {**BASE, **JWKS, "AUTH_USER_CLAIM": "user_id", "AUTH_ALGORITHMS": "ES256, PS256"}
+    auth = Settings.from_env(env).auth
+    assert (auth.user_claim, auth.algorithms) == ("user_id", ("ES256", "PS256"))
+    assert auth.methods == "HS256,ES256,PS256"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (NO_SECRET, "AUTH_JWT_SECRET is required unless AUTH_JWKS_URL is set"),
+        ({**BASE, **JWKS, "AUTH_ISSUER": ""}, "AUTH_ISSUER is required with AUTH_JWKS_URL"),
+        ({**BASE, **JWKS, "AUTH_AUDIENCE": " "}, "AUTH_AUDIENCE is required with AUTH_JWKS_URL"),
+        ({**BASE, "AUTH_ISSUER": "https://idp"}, "AUTH_ISSUER is set but AUTH_JWKS_URL is not"),
+        ({**BASE, "AUTH_AUDIENCE": "api"}, "AUTH_AUDIENCE is set but AUTH_JWKS_URL is not"),
+        ({**BASE, **JWKS, "AUTH_JWKS_URL": "ftp://idp/certs"}, "AUTH_JWKS_URL must be"),
+        ({**BASE, **JWKS, "AUTH_JWKS_URL": "certs.json"}, "AUTH_JWKS_URL must be"),
+        # HS256 is AUTH_JWT_SECRET's alone; a JWKS never supplies an HMAC key, nor `none`
+        ({**BASE, **JWKS, "AUTH_ALGORITHMS": "RS256,HS256"}, "AUTH_ALGORITHMS: 'HS256'"),
+        ({**BASE, **JWKS, "AUTH_ALGORITHMS": "none"}, "AUTH_ALGORITHMS: 'none'"),
+        ({**BASE, **JWKS, "AUTH_ALGORITHMS": " , "}, "AUTH_ALGORITHMS must name"),
+    ],
+)
+def test_bad_provider_settings_are_refused(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
