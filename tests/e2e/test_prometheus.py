@@ -23,6 +23,7 @@ from service.sandbox import Fault
 
 from ..conftest import Sandbox
 from ..helpers import auth
+from ..jwks_provider import AUDIENCE, ISSUER, Provider
 from .processes import ServiceProcess
 from .prometheus_server import running_prometheus
 
@@ -73,11 +74,15 @@ async def prometheus(tmp_path: Path, service_under_load: ServiceProcess) -> Asyn
 
 @pytest.fixture
 async def service_under_load(
-    database_url: str, sandbox: Sandbox, db: asyncpg.Connection
+    database_url: str, sandbox: Sandbox, db: asyncpg.Connection, provider: Provider
 ) -> AsyncIterator[ServiceProcess]:
+    """With an identity provider too: the panels of its keys must get data as well."""
     service = ServiceProcess(
         database_url,
         sandbox,
+        AUTH_JWKS_URL=provider.url,
+        AUTH_ISSUER=ISSUER,
+        AUTH_AUDIENCE=AUDIENCE,
         PUSHER_PROBE_SECONDS="1",
         RELAY_POLL_SECONDS="0.2",
         DELIVERY_RETRY_BASE_SECONDS="0.2",
