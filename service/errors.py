@@ -85,7 +85,7 @@ class RateLimited(ServiceError):
     code = "rate_limited"
 
     def __init__(self, retry_after_seconds: float) -> None:
-        seconds = max(1, math.ceil(retry_after_seconds))
+        seconds = _whole_seconds(retry_after_seconds)
         super().__init__(f"Too many messages; retry in {seconds} s.")
         self.headers["Retry-After"] = str(seconds)
 
@@ -105,4 +105,9 @@ class AuthUnavailable(ServiceError):
 
     def __init__(self, retry_after_seconds: float) -> None:
         super().__init__()
-        self.headers["Retry-After"] = str(max(1, math.ceil(retry_after_seconds)))
+        self.headers["Retry-After"] = str(_whole_seconds(retry_after_seconds))
+
+
+def _whole_seconds(seconds: float) -> int:
+    """Retry-After takes whole seconds; never 0, which would invite an immediate retry."""
+    return max(1, math.ceil(seconds))

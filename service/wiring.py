@@ -1,9 +1,12 @@
-"""What every package's `setup(app)` shares: typed getters that fail loudly."""
+"""What every package's `setup(app)` shares: typed getters that fail loudly, and long-lived
+background loops tied to a block."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -26,3 +29,17 @@ def getter(key: web.AppKey[T], setup: str) -> Callable[[web.Application], T]:
         return resource(app, key, setup)
 
     return get
+
+
+@contextlib.asynccontextmanager
+async def running(*loops: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Long-lived loops for the lifetime of the block: cancelled and awaited at its end."""
+    tasks = [asyncio.create_task(loop) for loop in loops]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

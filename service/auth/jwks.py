@@ -126,9 +126,8 @@ class JwksKeys:
             # a published kid whose key does not fit `alg` is returned all the same: the
             # verifier refuses it (401), there is nothing to refetch
             candidates = self._keys.get(kid, [])
-            return next((key for key in candidates if key.fits(alg)), None) or next(
-                iter(candidates), None
-            )
+            fitting = [key for key in candidates if key.fits(alg)]
+            return (fitting or candidates)[0] if candidates else None
         # no `kid`: only unambiguous when exactly one published key fits
         fitting = [key for keys in self._keys.values() for key in keys if key.fits(alg)]
         return fitting[0] if len(fitting) == 1 else None
@@ -171,14 +170,13 @@ class JwksKeys:
         try:
             keys, max_age = await self._download()
         except Exception as error:  # a fetch, whatever goes wrong, never ends the refresher
-            if not isinstance(error, JwksUnavailable):
-                log.exception("JWKS fetch raised unexpectedly")
             self._failures += 1
             self.last_error = str(error)
             self._on_fetch(False)
             log.warning(
                 "JWKS fetch failed: %s",
                 error,
+                exc_info=not isinstance(error, JwksUnavailable),  # a bug: its traceback too
                 extra={"jwks_url": self._url, "failures": self._failures},
             )
             return False

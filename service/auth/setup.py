@@ -3,8 +3,6 @@ own HTTP session and their background refresher (one cleanup context)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -14,7 +12,7 @@ from aiohttp import web
 from .. import __version__
 from ..settings import SETTINGS
 from ..telemetry import metrics_of
-from ..wiring import getter
+from ..wiring import getter, running
 from .jwks import JwksKeys
 from .tokens import TokenVerifier
 
@@ -48,7 +46,6 @@ async def _jwks(app: web.Application) -> AsyncIterator[None]:
     metrics.keys_age.set_function(keys.age_seconds)
     metrics.keys.set_function(lambda: keys.count)
     app[TOKENS] = TokenVerifier(settings, keys)
-    refresher = asyncio.create_task(keys.run(), name="jwks-refresh")
     log.info(
         "client tokens: %s (JWKS of %s)",
         settings.methods,
@@ -56,11 +53,9 @@ async def _jwks(app: web.Application) -> AsyncIterator[None]:
         extra={"jwks_url": settings.jwks_url, "user_claim": settings.user_claim},
     )
     try:
-        yield
+        async with running(keys.run()):  # the refresher
+            yield
     finally:
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
         await keys.close()
         await session.close()
 

@@ -1,13 +1,10 @@
-"""Long-lived loops (relay, ledger, lease renewal, gauges, probe): how they run and how one
-round's failure is survived."""
+"""Long-lived loops (relay, ledger, lease renewal, gauges, probe): how one round's failure is
+survived (`wiring.running` runs them)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Coroutine
-from typing import Any
+from collections.abc import Awaitable
 
 from ..errors import DatabaseUnavailable
 
@@ -26,17 +23,3 @@ async def survive(step: Awaitable[int | None], loop: str) -> int:
         log.exception("%s round failed", loop)
         return 0
     return result if isinstance(result, int) else 0
-
-
-@contextlib.asynccontextmanager
-async def running(*loops: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    """Long-lived loops for the lifetime of the block: cancelled and awaited at its end."""
-    tasks = [asyncio.create_task(loop) for loop in loops]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

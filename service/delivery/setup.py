@@ -21,12 +21,11 @@ from ..store.outbox import Outbox
 from ..store.records import Claim
 from ..telemetry import delivery_tracer_of, metrics_of
 from ..telemetry.sentry import capture_unexpected
-from ..wiring import getter
+from ..wiring import getter, running
 from .breaker import CircuitBreaker, State
 from .dispatch import Dispatcher
 from .failures import OUTCOMES
 from .ledger import DeliveredLedger
-from .loops import running
 from .mode import DeliveryModeState
 from .mode_watch import DeliveryModeWatcher
 from .outcomes import DeliveryOutcomes
